@@ -1,0 +1,3 @@
+<?php
+$name = trim((string)($_POST['name'] ?? ''));
+echo $name === '' ? "Nobody said hello.\n" : 'Hello, ' . htmlspecialchars($name) . "!\n";

@@ -1,0 +1,67 @@
+/* The PHP side of phpmgr, as seen by the manager: start the engine once in the master (before
+ * fork, so OPcache's shared memory and loaded extensions are inherited), then in each forked
+ * worker serve FastCGI requests from the master over a socketpair. No PHP or liburing types cross
+ * this boundary. */
+#ifndef PHPMGR_PHPW_H
+#define PHPMGR_PHPW_H
+
+#include <stddef.h>
+
+struct phpw_engine_opts {
+    const char *php_ini_path; /* -c: a php.ini file or directory; NULL: the embed SAPI's default */
+    int no_php_ini;           /* -n: no php.ini at all */
+    const char *const *defines; /* -d KEY=VALUE entries, n_defines of them */
+    size_t n_defines;
+};
+
+/* Start the engine as SAPI "fpm-fcgi" (php_module_startup). Returns 0, or -1 with a message in
+ * err. Call once, in the master, before forking workers. */
+int phpw_engine_start(const struct phpw_engine_opts *opts, char *err, size_t errlen);
+
+/* Shut the engine down (master at exit, worker after its loop). */
+void phpw_engine_stop(void);
+
+/* PHP's version string, e.g. "8.2.36". Valid after phpw_engine_start(). */
+const char *phpw_php_version(void);
+
+struct phpw_ini {
+    const char *name;
+    const char *value;
+    int admin; /* php_admin_value / php_admin_flag: PHP_INI_SYSTEM, ini_set() cannot change it */
+};
+
+struct phpw_worker_opts {
+    const char *pool;            /* pool name, for log lines */
+    int fd;                      /* worker end of the socketpair; the master speaks FastCGI on it */
+    const struct phpw_ini *ini;  /* pool php_value[]... applied once, before the first request */
+    size_t n_ini;
+    const char *const *limit_extensions; /* NULL-terminated; NULL or empty list: no limit */
+    int log_limit; /* [global] log_limit: longest log line, as php-fpm; 0 means its default 1024 */
+};
+
+/* The worker's side of the FastCGI channel (contract with the master, see src/):
+ *  - The master sends one request at a time: BEGIN_REQUEST (role RESPONDER, request id 1, flags
+ *    FCGI_KEEP_CONN always, or libfcgi closes the channel after the request), PARAMS, then the
+ *    whole STDIN stream ending with an empty STDIN record. It must never send FCGI_ABORT_REQUEST
+ *    to a worker (libfcgi treats it as a protocol error and closes the channel); to stop a request
+ *    it kills the worker. FCGI_GET_VALUES (request id 0) is answered by libfcgi between requests.
+ *  - The worker answers with STDOUT records (CGI header block, then the body), STDERR records
+ *    ("PHP message: ..." lines, "Primary script unknown", ...; several messages of one request
+ *    are joined with "; " as php-fpm does), then an empty STDOUT record and END_REQUEST. Before
+ *    END_REQUEST the worker has read STDIN to its end, so the next BEGIN_REQUEST may follow.
+ *  - A normal request ends with exactly one END_REQUEST, appStatus 0: the worker is idle (it may
+ *    still be freeing the request's memory, but it reads the next request when that is done).
+ *  - fastcgi_finish_request() ends the response early: empty STDOUT record, then END_REQUEST with
+ *    appStatus 0xFFFFFFFE (PHPW_APP_STATUS_FINISHED), meaning "response complete, worker still
+ *    busy". When the script really ends the worker writes one more END_REQUEST (request id 1,
+ *    appStatus 0, protocolStatus 0) with no other record in between: "idle now". Output written
+ *    after fastcgi_finish_request() is discarded, never sent.
+ *  - The master closes its end to make the worker leave phpw_worker_run(). */
+#define PHPW_APP_STATUS_FINISHED 0xFFFFFFFEu
+
+/* Worker main loop (classic mode): accept requests on opts->fd with libfcgi (keep-conn), run each
+ * through php_request_startup / php_execute_script / php_request_shutdown, and return 0 when the
+ * master closes the channel. Returns non-zero on a setup failure. */
+int phpw_worker_run(const struct phpw_worker_opts *opts);
+
+#endif

@@ -1,0 +1,167 @@
+/* Configuration: a superset of php-fpm.conf, read with inih.
+ *
+ * config_load() parses the main file and every include= glob (relative to the including file),
+ * applies php-fpm's defaults, expands $pool, validates every value and fails with a message naming
+ * file:line:key. Keys that later features will act on are parsed and validated now; for those the
+ * loader records a warning (config.warnings) that the caller logs. */
+#ifndef PHPMGR_CONFIG_H
+#define PHPMGR_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+enum pm_mode { PM_STATIC, PM_DYNAMIC, PM_ONDEMAND };
+enum worker_mode { WORKER_CLASSIC, WORKER_RESIDENT };
+
+/* One php_value[] / php_flag[] / php_admin_value[] / php_admin_flag[] entry. Flags are stored
+ * normalised to "1" / "0" as php-fpm does. */
+struct php_ini_entry {
+    char *name;
+    char *value;
+    int admin; /* php_admin_*: set at PHP_INI_SYSTEM level, not changeable by ini_set() */
+};
+
+struct env_entry {
+    char *name;
+    char *value; /* value after $VAR expansion as php-fpm does ("$HOSTNAME" -> getenv) */
+};
+
+struct timer_job {
+    char *name;
+    char *value; /* raw "interval_ms handler" string; parsed by the timer module later */
+};
+
+struct pool_config {
+    char *name;
+    const char *file; /* file and line of the [name] section header, for messages */
+    int line;
+
+    /* listening */
+    char *listen; /* required: "/path.sock", "host:port", "[::1]:port", "port" */
+    char *listen_owner;
+    char *listen_group;
+    int listen_mode;      /* octal, default 0660 (php-fpm's) */
+    int listen_backlog;   /* default 511 (php-fpm's) */
+    char **allowed_clients; /* NULL-terminated list of addresses, NULL when unset (any) */
+    char *listen_acl_users;
+    char *listen_acl_groups;
+    int listen_setfib; /* FreeBSD only; -1 when unset */
+
+    /* process */
+    char *user;
+    char *group;
+    char *chdir;
+    int clear_env;              /* default 1 */
+    int catch_workers_output;   /* default 0 */
+    int decorate_workers_output; /* default 1 */
+    char *prefix;  /* pool prefix: relative paths of this pool are made absolute under it */
+    char *chroot;  /* absolute, an existing directory */
+    int process_dumpable;
+    char *apparmor_hat;
+    /* env[] and php_*[] are stored in the order php-fpm applies them, so applying them in array
+     * order gives php-fpm's result: env last line first; php_value/php_flag last line first, then
+     * php_admin_value/php_admin_flag last line first (php-fpm prepends each line to a list, so when
+     * a name is set twice the first line wins). */
+    struct env_entry *env;
+    size_t n_env;
+    struct php_ini_entry *php_ini;
+    size_t n_php_ini;
+    char **limit_extensions; /* NULL-terminated, default { ".php", ".phar" }; empty (first element
+                                NULL) when security.limit_extensions is empty: any extension */
+    int process_priority;    /* 64 when unset */
+    int rlimit_files;        /* -1 when unset */
+    int rlimit_core;         /* -1 unset, -2 "unlimited" */
+
+    /* process manager */
+    enum pm_mode pm;
+    int max_children;
+    int start_servers;
+    int min_spare_servers;
+    int max_spare_servers;
+    int max_spawn_rate;         /* default 32 */
+    int max_requests;           /* 0 = unlimited */
+    int process_idle_timeout_ms; /* default 10 s */
+
+    /* timeouts and logs, all times in milliseconds (php-fpm accepts s, m, h, d suffixes) */
+    int request_terminate_timeout_ms; /* 0 = off */
+    int request_terminate_timeout_track_finished;
+    int request_slowlog_timeout_ms;
+    int request_slowlog_trace_depth; /* default 20 */
+    char *slowlog;
+    char *access_log;
+    char *access_format; /* default "%R - %u %t \"%m %r\" %s" */
+    char **access_suppress_paths; /* NULL-terminated, NULL when unset */
+    char *status_path;
+    char *status_listen;
+    char *ping_path;
+    char *ping_response; /* default "pong" */
+
+    /* phpmgr's own keys */
+    char **http_listen; /* NULL-terminated, NULL when unset */
+    char *http_document_root;
+    char *http_index;
+    int http_static;              /* default 1 */
+    long long http_max_body_size;  /* bytes, default 8 MiB; sizes accept k/K, m/M, g/G */
+    long long http_max_header_size; /* bytes, default 16 KiB */
+    int http_keepalive_timeout_ms; /* default 75 s */
+    int http_header_timeout_ms;    /* default 60 s */
+    int http_body_timeout_ms;      /* default 60 s */
+    char **http_trusted_proxies;   /* NULL-terminated CIDRs, NULL when unset */
+    enum worker_mode worker_mode;  /* default classic */
+    char *worker_bootstrap;
+    int task_workers;              /* default 0 */
+    char *task_handler;
+    struct timer_job *timers;
+    size_t n_timers;
+    int heartbeat_check_interval_ms; /* 0 = off */
+    int heartbeat_idle_time_ms;
+    int queue_max;                   /* default 1024 pending requests per pool */
+};
+
+struct global_config {
+    char *pid_file;
+    char *error_log; /* NULL: stderr when in foreground */
+    enum log_level log_level; /* default notice */
+    int log_limit;            /* default 1024 */
+    int log_buffering;        /* default 1 */
+    int process_priority;     /* 64 when unset */
+    int daemonize;            /* default 1 */
+    int emergency_restart_threshold;
+    int emergency_restart_interval_ms;
+    int process_control_timeout_ms;
+    int process_max;
+    int rlimit_files;    /* -1 when unset */
+    int rlimit_core;     /* -1 unset, -2 "unlimited" */
+    char *syslog_facility; /* default "daemon" */
+    char *syslog_ident;    /* default "php-fpm" */
+    char *events_mechanism;
+    int systemd_interval_ms; /* default 10 s */
+    char *php_ini;           /* phpmgr's php_ini = PATH (php.ini to load), NULL: the default */
+};
+
+struct config {
+    char *path; /* the main file */
+    char *prefix; /* -p PREFIX, or NULL */
+    struct global_config global;
+    struct pool_config *pools;
+    size_t n_pools;
+    char **warnings; /* NULL-terminated; "file:line: key: not acted on yet" and the like */
+    size_t n_warnings;
+    char **files; /* NULL-terminated: every file read, the main file first, then includes */
+    size_t n_files;
+};
+
+/* Load and validate. On failure returns -1 with a one-line message in err ("FILE:LINE: KEY: why")
+ * and *out left empty; on success 0 and *out owns all memory until config_free(). prefix may be
+ * NULL; as in php-fpm it is prepended to relative paths of pid, error_log, listen sockets, slowlog
+ * and access.log. */
+int config_load(const char *path, const char *prefix, struct config *out, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* Parse php-fpm's time values ("30", "30s", "5m", "1h", "2d") into milliseconds. -1 on bad input. */
+long long config_parse_time_ms(const char *value);
+/* Parse sizes ("8M", "16k", "1G", "123") into bytes. -1 on bad input. */
+long long config_parse_size(const char *value);
+
+#endif

@@ -1,0 +1,44 @@
+/* A pool of PHP worker processes (pm = static for now): forks them, hands each one request at a
+ * time over its socketpair, relays the response back to the client connection, queues requests
+ * when every worker is busy, and supervises: a worker that dies is reaped and replaced (its request
+ * answered 502), request_terminate_timeout kills it (answered 504), pm.max_requests retires it. */
+#ifndef PHPMGR_POOL_H
+#define PHPMGR_POOL_H
+
+#include <sys/types.h>
+
+#include "ring.h"
+
+struct pool_config;
+struct request;
+struct pool;
+
+/* Build a pool from its config (no process started yet). NULL with a log line on failure. */
+struct pool *pool_create(const struct pool_config *cfg, int run_as_root);
+/* Fork the workers. 0, or -1 (logged). */
+int pool_start(struct pool *p);
+const char *pool_name(const struct pool *p);
+const struct pool_config *pool_config(const struct pool *p);
+
+/* A complete request from a client connection: run it, queue it, or answer 503. */
+void pool_submit(struct pool *p, struct request *r);
+/* The client went away or aborted: dequeue r, or stop relaying to it if it runs. */
+void pool_request_abandoned(struct request *r);
+
+/* OP_WORKER_RECV / OP_WORKER_SEND completions. */
+void pool_complete(const struct completion *c);
+/* A child exited (from waitpid); 1 when it was one of this pool's workers. */
+int pool_child_exited(struct pool *p, pid_t pid, int status);
+/* Periodic work: timeouts, delayed respawns. */
+void pool_tick(struct pool *p);
+/* Retire every worker after its current request and start fresh ones (SIGUSR1). */
+void pool_reload(struct pool *p);
+/* Stop: graceful retires workers once their queue is empty; otherwise SIGTERM now. */
+void pool_stop(struct pool *p, int graceful);
+/* Send SIGKILL to every remaining worker (stop deadline passed). */
+void pool_kill_all(struct pool *p);
+/* Number of worker processes not yet reaped. */
+unsigned pool_live_workers(const struct pool *p);
+void pool_free(struct pool *p);
+
+#endif

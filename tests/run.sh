@@ -1,0 +1,57 @@
+#!/bin/bash
+# Runs every test program and counts their PASS:/FAIL: lines. A program that exits non-zero
+# without reporting a failure counts as one failure, so a crash never passes silently.
+# Ends with the line "N passed, M failed".
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export PHPMGR_BIN=${PHPMGR_BIN:-$PWD/$BUILD/phpmgr}
+PY=/usr/bin/python3
+passed=0
+failed=0
+logdir=$(mktemp -d /tmp/phpmgr-tests.XXXXXX)
+
+run_one() { # name, command...
+    local name=$1 out rc p f
+    shift
+    out="$logdir/$(basename "$name").log"
+    echo "== $name"
+    timeout -k 10 "${TEST_TIMEOUT:-900}" "$@" >"$out" 2>&1
+    rc=$?
+    p=$(grep -c '^PASS: ' "$out")
+    f=$(grep -c '^FAIL: ' "$out")
+    grep -E '^(FAIL|SKIP): ' "$out"
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL: $name exited with status $rc"
+        tail -n 20 "$out" | sed 's/^/    /'
+        f=1
+    fi
+    echo "   $p passed, $f failed"
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] && run_one "$t" "$t"
+done
+for t in tests/integration/test_*.py; do
+    [ -f "$t" ] && run_one "$t" "$PY" "$t"
+done
+for t in tests/integration/test_*.sh; do
+    [ -f "$t" ] && run_one "$t" bash "$t"
+done
+if [ -n "${RUN_FUZZ:-1}" ] && [ "${RUN_FUZZ:-1}" != 0 ]; then
+    fz="$logdir/fuzz.log"
+    echo "== make fuzz (FUZZ_SECONDS=${FUZZ_SECONDS:-20})"
+    if make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}" >"$fz" 2>&1; then
+        echo "PASS: fuzz targets ran without a crash"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: fuzz (see below)"
+        tail -n 30 "$fz" | sed 's/^/    /'
+        failed=$((failed + 1))
+    fi
+fi
+echo "logs: $logdir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
