@@ -11,6 +11,7 @@
 
 static int log_out = STDERR_FILENO;
 static enum log_level log_min = LOG_LVL_NOTICE;
+static int log_bare;
 
 static const char *const level_names[] = {"DEBUG", "NOTICE", "WARNING", "ERROR", "ALERT"};
 
@@ -40,6 +41,11 @@ int log_level_parse(const char *name)
     return -1;
 }
 
+void log_set_bare(int bare)
+{
+    log_bare = bare;
+}
+
 int log_fd(void)
 {
     return log_out;
@@ -53,7 +59,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
-    size_t n = strftime(line, sizeof(line), "[%d-%b-%Y %H:%M:%S] ", &tm);
+    size_t n = log_bare ? 0 : strftime(line, sizeof(line), "[%d-%b-%Y %H:%M:%S] ", &tm);
     int m = snprintf(line + n, sizeof(line) - n, "%s: ", level_names[level]);
     n += (size_t)m;
     va_list ap;

@@ -14,6 +14,9 @@ int log_open(const char *path);
 void log_set_level(enum log_level min_level);
 /* Parse "debug", "notice", "warning", "error", "alert"; -1 when unknown. */
 int log_level_parse(const char *name);
+/* Bare lines ("NOTICE: msg", no timestamp): a worker's log goes through its stderr to the
+ * master, which adds the time, as php-fpm's children do. */
+void log_set_bare(int bare);
 /* The fd lines are written to (for dup2 onto a worker's stderr). */
 int log_fd(void);
 

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pool.h"
 #include "ring.h"
+#include "worker_output.h"
 
 #define TICK_MS 250
 #define FAST_STOP_GRACE_MS 3000
@@ -181,6 +182,7 @@ static void on_completion(const struct completion *c)
     case OP_WORKER_SEND: pool_complete(c); break;
     case OP_SIGNAL: on_signal(c->res); break;
     case OP_TICK: on_tick(); break;
+    case OP_WORKER_OUTPUT: worker_output_complete(c); break;
     default: log_error("completion of unknown kind %d", c->op->kind); break;
     }
 }
@@ -259,8 +261,10 @@ static int open_listeners(void)
         const struct pool_config *pc = &cfg->pools[i];
         struct listener *l = &listeners[n_listeners];
         char err[512];
-        struct listen_opts lo = {pc->listen, pc->listen_backlog, pc->listen_owner,
-                                 pc->listen_group, pc->listen_mode};
+        /* As php-fpm: a unix socket belongs to the pool's user/group unless listen.* say. */
+        struct listen_opts lo = {pc->listen, pc->listen_backlog,
+                                 pc->listen_owner ? pc->listen_owner : pc->user,
+                                 pc->listen_group ? pc->listen_group : pc->group, pc->listen_mode};
         l->fd = listen_open(&lo, err, sizeof(err));
         if (l->fd < 0) {
             log_error("[pool %s] %s", pc->name, err);
@@ -332,7 +336,7 @@ int master_run(struct config *config, const struct master_opts *o)
     pools = calloc(cfg->n_pools, sizeof(*pools));
     if (pools == NULL) goto fail;
     for (size_t i = 0; i < cfg->n_pools; i++) {
-        pools[i] = pool_create(&cfg->pools[i], o->allow_root);
+        pools[i] = pool_create(&cfg->pools[i], o->allow_root, cfg->global.log_limit);
         if (pools[i] == NULL || pool_start(pools[i]) < 0) goto fail;
         listeners[i].pool = pools[i];
     }

@@ -20,6 +20,7 @@
 #include "fcgi.h"
 #include "log.h"
 #include "request.h"
+#include "worker_output.h"
 
 /* The worker marks the END_REQUEST it sends from fastcgi_finish_request() with this app status:
  * the client's response is complete but the script still runs (see sapi/phpw.h). */
@@ -72,6 +73,7 @@ struct pool {
     struct worker *workers;
     int n_workers;
     int run_as_root;
+    int log_limit;
     struct worker *idle;
     struct request *queue_head, *queue_tail;
     unsigned queue_len;
@@ -96,12 +98,13 @@ const struct pool_config *pool_config(const struct pool *p)
     return p->cfg;
 }
 
-struct pool *pool_create(const struct pool_config *cfg, int run_as_root)
+struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log_limit)
 {
     struct pool *p = calloc(1, sizeof(*p));
     if (p == NULL) goto oom;
     p->cfg = cfg;
     p->run_as_root = run_as_root;
+    p->log_limit = log_limit;
     p->n_workers = cfg->max_children;
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
     p->ini = calloc(cfg->n_php_ini + 1, sizeof(*p->ini));
@@ -150,7 +153,7 @@ static void child_fail(const struct pool *p, const char *what)
 }
 
 /* After fork: become a worker. Never returns. */
-static void child_main(struct pool *p, int fd)
+static void child_main(struct pool *p, int fd, int out_fd, int err_fd)
 {
     const struct pool_config *cfg = p->cfg;
 
@@ -167,14 +170,15 @@ static void child_main(struct pool *p, int fd)
     signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_IGN); /* a write to a gone peer must be an error, not a death */
 
-    /* stdin/stdout to /dev/null; stderr to the error log when catch_workers_output, else null. */
+    /* stdin to /dev/null; stdout and stderr to the master's pipes (catch_workers_output) or
+     * /dev/null, as php-fpm does. */
     int devnull = open("/dev/null", O_RDWR);
     if (devnull < 0) child_fail(p, "open(/dev/null)");
-    if (dup2(devnull, STDIN_FILENO) < 0 || dup2(devnull, STDOUT_FILENO) < 0) child_fail(p, "dup2");
-    int err_target = cfg->catch_workers_output ? log_fd() : devnull;
-    if (err_target != STDERR_FILENO && dup2(err_target, STDERR_FILENO) < 0)
-        child_fail(p, "dup2(stderr)");
+    if (dup2(devnull, STDIN_FILENO) < 0 || dup2(out_fd >= 0 ? out_fd : devnull, STDOUT_FILENO) < 0 ||
+        dup2(err_fd >= 0 ? err_fd : devnull, STDERR_FILENO) < 0)
+        child_fail(p, "dup2");
     log_open(NULL); /* the worker logs to its stderr, as php-fpm's children do */
+    log_set_bare(1);
     /* The channel becomes fd 3 and every other fd the master holds (listeners, client sockets,
      * other workers' channels, the error log) is closed: a client socket left open in a worker
      * would keep that client waiting after the master closed it. */
@@ -240,19 +244,32 @@ static void worker_spawn(struct worker *w)
         w->respawn_at_ms = clock_ms() + RESPAWN_DELAY_MS;
         return;
     }
+    int out_child = -1, err_child = -1, out_read = -1, err_read = -1;
+    if (p->cfg->catch_workers_output) {
+        out_read = worker_output_pipe(&out_child);
+        err_read = worker_output_pipe(&err_child);
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_error("[pool %s] fork() failed: %s", p->cfg->name, strerror(errno));
+        pid = -1;
+    } else if (pid == 0) {
         close(sv[0]);
-        close(sv[1]);
+        child_main(p, sv[1], out_child, err_child);
+    }
+    close(sv[1]);
+    if (out_child >= 0) close(out_child);
+    if (err_child >= 0) close(err_child);
+    if (pid < 0) {
+        close(sv[0]);
+        if (out_read >= 0) close(out_read);
+        if (err_read >= 0) close(err_read);
         w->respawn_at_ms = clock_ms() + RESPAWN_DELAY_MS;
         return;
     }
-    if (pid == 0) {
-        close(sv[0]);
-        child_main(p, sv[1]);
-    }
-    close(sv[1]);
+    int decorate = p->cfg->decorate_workers_output;
+    if (out_read >= 0) worker_output_watch(out_read, p->cfg->name, pid, 0, decorate, p->log_limit);
+    if (err_read >= 0) worker_output_watch(err_read, p->cfg->name, pid, 1, decorate, p->log_limit);
     w->pid = pid;
     w->fd = sv[0];
     w->state = W_IDLE;
@@ -599,7 +616,9 @@ int pool_child_exited(struct pool *p, pid_t pid, int status)
         double secs = (double)(clock_ms() - w->spawned_ms) / 1000.0;
         if (WIFSIGNALED(status)) {
             int sig = WTERMSIG(status);
-            log_warning("[pool %s] child %d exited on signal %d (%s%s) after %f seconds from start",
+            /* Expected at stop; anything else is worth a warning. */
+            enum log_level lvl = p->stopping && sig != SIGKILL ? LOG_LVL_NOTICE : LOG_LVL_WARNING;
+            log_msg(lvl, "[pool %s] child %d exited on signal %d (%s%s) after %f seconds from start",
                         p->cfg->name, (int)pid, sig, signal_name(sig),
                         WCOREDUMP(status) ? " - core dumped" : "", secs);
         } else if (WEXITSTATUS(status) != 0 || w->state != W_RETIRING) {

@@ -13,8 +13,9 @@ struct pool_config;
 struct request;
 struct pool;
 
-/* Build a pool from its config (no process started yet). NULL with a log line on failure. */
-struct pool *pool_create(const struct pool_config *cfg, int run_as_root);
+/* Build a pool from its config (no process started yet). NULL with a log line on failure.
+ * log_limit caps the length of a worker's captured output line. */
+struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log_limit);
 /* Fork the workers. 0, or -1 (logged). */
 int pool_start(struct pool *p);
 const char *pool_name(const struct pool *p);

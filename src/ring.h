@@ -18,6 +18,7 @@ enum op_kind {
     OP_WORKER_SEND,
     OP_SIGNAL,
     OP_TICK,
+    OP_WORKER_OUTPUT,
 };
 
 struct op {
