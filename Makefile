@@ -44,7 +44,7 @@ $(BUILD)/phpmgr: $(BUILD)/src/main.o $(BUILD)/libphpmgr.a
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/libphpmgr.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libphpmgr.a $(LIBS)
+	$(CC) $(CFLAGS) -Isrc -Isapi -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libphpmgr.a $(LIBS)
 
 unit: $(UNIT_BIN)
 

@@ -99,7 +99,7 @@ static const struct key_def global_keys[] = {
     {"pid", set_str, F_STR, GO(pid_file), NOLIM, 0},
     {"error_log", set_str, F_STR, GO(error_log), NOLIM, 0},
     {"log_level", set_log_level, F_INT, GO(log_level), NOLIM, 0},
-    {"log_limit", set_int, F_INT, GO(log_limit), INTS(LOG_LIMIT_MIN, INT_MAX), K_WARN},
+    {"log_limit", set_int, F_INT, GO(log_limit), INTS(LOG_LIMIT_MIN, INT_MAX), 0},
     {"log_buffering", set_bool, F_INT, GO(log_buffering), NOLIM, K_WARN},
     {"syslog.facility", set_facility, F_STR, GO(syslog_facility), NOLIM, K_WARN},
     {"syslog.ident", set_str, F_STR, GO(syslog_ident), NOLIM, K_WARN},
@@ -107,7 +107,7 @@ static const struct key_def global_keys[] = {
      INTS(0, INT_MAX), K_WARN},
     {"emergency_restart_interval", set_time, F_INT, GO(emergency_restart_interval_ms), TIMES,
      K_WARN},
-    {"process_control_timeout", set_time, F_INT, GO(process_control_timeout_ms), TIMES, K_WARN},
+    {"process_control_timeout", set_time, F_INT, GO(process_control_timeout_ms), TIMES, 0},
     {"process.max", set_int, F_INT, GO(process_max), INTS(0, INT_MAX), K_WARN},
     {"process.priority", set_int, F_INT, GO(process_priority), INTS(-19, 20), K_WARN},
     {"daemonize", set_bool, F_INT, GO(daemonize), NOLIM, 0},
@@ -115,7 +115,7 @@ static const struct key_def global_keys[] = {
     {"rlimit_core", set_rlimit_core, F_INT, GO(rlimit_core), NOLIM, K_WARN},
     {"events.mechanism", set_events, F_STR, GO(events_mechanism), NOLIM, K_WARN},
     {"systemd_interval", set_time, F_INT, GO(systemd_interval_ms), TIMES, K_WARN},
-    {"php_ini", set_str, F_STR, GO(php_ini), NOLIM, K_WARN},
+    {"php_ini", set_str, F_STR, GO(php_ini), NOLIM, 0},
 };
 
 static const struct key_def pool_keys[] = {
@@ -218,9 +218,8 @@ static void vfail(struct parser *ps, const char *file, int line, const char *key
     vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
 }
 
-__attribute__((format(printf, 5, 6))) static int fail_at(struct parser *ps, const char *file,
-                                                         int line, const char *key,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+fail_at(struct parser *ps, const char *file, int line, const char *key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -288,9 +287,8 @@ static int push_counted(struct parser *ps, char ***arr, size_t *n, size_t *cap, 
     return 0;
 }
 
-__attribute__((format(printf, 5, 6))) static int warn_at(struct parser *ps, const char *file,
-                                                         int line, const char *key,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+warn_at(struct parser *ps, const char *file, int line, const char *key, const char *fmt, ...)
 {
     struct config *cfg = ps->cfg;
     va_list ap;
@@ -400,11 +398,21 @@ static const struct {
     const char *name;
     int value;
 } php_constants[] = {
-    {"E_ERROR", 1},          {"E_WARNING", 2},         {"E_PARSE", 4},
-    {"E_NOTICE", 8},         {"E_CORE_ERROR", 16},     {"E_CORE_WARNING", 32},
-    {"E_COMPILE_ERROR", 64}, {"E_COMPILE_WARNING", 128}, {"E_USER_ERROR", 256},
-    {"E_USER_WARNING", 512}, {"E_USER_NOTICE", 1024},  {"E_STRICT", 2048},
-    {"E_RECOVERABLE_ERROR", 4096}, {"E_DEPRECATED", 8192}, {"E_USER_DEPRECATED", 16384},
+    {"E_ERROR", 1},
+    {"E_WARNING", 2},
+    {"E_PARSE", 4},
+    {"E_NOTICE", 8},
+    {"E_CORE_ERROR", 16},
+    {"E_CORE_WARNING", 32},
+    {"E_COMPILE_ERROR", 64},
+    {"E_COMPILE_WARNING", 128},
+    {"E_USER_ERROR", 256},
+    {"E_USER_WARNING", 512},
+    {"E_USER_NOTICE", 1024},
+    {"E_STRICT", 2048},
+    {"E_RECOVERABLE_ERROR", 4096},
+    {"E_DEPRECATED", 8192},
+    {"E_USER_DEPRECATED", 16384},
     {"E_ALL", 32767},
 };
 
@@ -764,10 +772,20 @@ long long config_parse_size(const char *value)
     if (*p) {
         if (p[1]) return -1;
         switch (*p) {
-        case 'k': case 'K': mult = 1LL << 10; break;
-        case 'm': case 'M': mult = 1LL << 20; break;
-        case 'g': case 'G': mult = 1LL << 30; break;
-        default: return -1;
+        case 'k':
+        case 'K':
+            mult = 1LL << 10;
+            break;
+        case 'm':
+        case 'M':
+            mult = 1LL << 20;
+            break;
+        case 'g':
+        case 'G':
+            mult = 1LL << 30;
+            break;
+        default:
+            return -1;
         }
     }
     if (v > LLONG_MAX / mult) return -1;
@@ -920,8 +938,7 @@ static int set_nonempty(struct source *src, const struct key_def *k, void *base,
 
 static int get_int(struct source *src, const struct key_def *k, const char *val, long long *v)
 {
-    if (parse_ll(val, v))
-        return fail(src, k->name, "'%s' is not a valid number", val);
+    if (parse_ll(val, v)) return fail(src, k->name, "'%s' is not a valid number", val);
     if (*v < k->min || *v > k->max) {
         if (k->min == 0 && *v < 0) return fail(src, k->name, "must not be negative");
         return fail(src, k->name, "%lld is out of range (%lld..%lld)", *v, k->min, k->max);
@@ -958,7 +975,8 @@ static int set_size(struct source *src, const struct key_def *k, void *base, con
 static int set_bool(struct source *src, const struct key_def *k, void *base, const char *val)
 {
     int b = parse_bool(val);
-    if (b < 0) return fail(src, k->name, "'%s' is not a boolean (yes/no, on/off, true/false, 1/0)", val);
+    if (b < 0)
+        return fail(src, k->name, "'%s' is not a boolean (yes/no, on/off, true/false, 1/0)", val);
     *FIELD(int, base, k) = b;
     return 0;
 }
@@ -980,8 +998,7 @@ static int set_log_level(struct source *src, const struct key_def *k, void *base
     return fail(src, k->name, "'%s' is not one of alert, error, warning, notice, debug", val);
 }
 
-static int set_rlimit_core(struct source *src, const struct key_def *k, void *base,
-                           const char *val)
+static int set_rlimit_core(struct source *src, const struct key_def *k, void *base, const char *val)
 {
     if (strcasecmp(val, "unlimited") == 0) {
         *FIELD(int, base, k) = -2;
@@ -1027,10 +1044,7 @@ static int set_pm(struct source *src, const struct key_def *k, void *base, const
         *f = PM_ONDEMAND;
     else
         return fail(src, k->name, "'%s' is not static, dynamic or ondemand", val);
-    return warn_at(src->ps, src->path, src->line, k->name,
-                   "%s is parsed but not acted on yet: the pool runs as static with "
-                   "pm.max_children workers for now",
-                   *f == PM_DYNAMIC ? "dynamic" : "ondemand");
+    return 0; /* the warning waits for check_pm(): a later file may set pm = static */
 }
 
 static int check_listen(struct source *src, const char *key, const char *addr)
@@ -1047,8 +1061,7 @@ static int set_listen(struct source *src, const struct key_def *k, void *base, c
     return a ? check_listen(src, k->name, a) : 0;
 }
 
-static int set_http_listen(struct source *src, const struct key_def *k, void *base,
-                           const char *val)
+static int set_http_listen(struct source *src, const struct key_def *k, void *base, const char *val)
 {
     if (!*val) return fail(src, k->name, "must not be empty");
     char *a = expand_pool(src, k->name, val);
@@ -1071,9 +1084,8 @@ static int set_mode(struct source *src, const struct key_def *k, void *base, con
 }
 
 /* Split val at any of seps, trimming blanks; each item is checked by ok(). */
-static int set_split_list(struct source *src, const struct key_def *k, void *base,
-                          const char *val, const char *seps, int (*ok)(const char *),
-                          const char *what)
+static int set_split_list(struct source *src, const struct key_def *k, void *base, const char *val,
+                          const char *seps, int (*ok)(const char *), const char *what)
 {
     char ***f = FIELD(char **, base, k);
     char **list = NULL;
@@ -1122,8 +1134,7 @@ static int set_cidrs(struct source *src, const struct key_def *k, void *base, co
                           "an address or CIDR (10.0.0.0/8, fd00::/8)");
 }
 
-static int set_extensions(struct source *src, const struct key_def *k, void *base,
-                          const char *val)
+static int set_extensions(struct source *src, const struct key_def *k, void *base, const char *val)
 {
     if (set_split_list(src, k, base, val, " \t", NULL, NULL)) return -1;
     char ***f = FIELD(char **, base, k);
@@ -1141,14 +1152,12 @@ static int set_uri_path(struct source *src, const struct key_def *k, void *base,
         if (*val != '/') return fail(src, k->name, "'%s' must start with a '/'", val);
         for (const char *p = val; *p; p++)
             if (!isalnum((unsigned char)*p) && !strchr("/-_.~", *p))
-                return fail(src, k->name, "'%s' may only contain letters, digits and /-_.~",
-                            val);
+                return fail(src, k->name, "'%s' may only contain letters, digits and /-_.~", val);
     }
     return store_str(src, k, base, val);
 }
 
-static int set_worker_mode(struct source *src, const struct key_def *k, void *base,
-                           const char *val)
+static int set_worker_mode(struct source *src, const struct key_def *k, void *base, const char *val)
 {
     enum worker_mode *f = FIELD(enum worker_mode, base, k);
     if (strcasecmp(val, "classic") == 0)
@@ -1180,8 +1189,8 @@ static int differs(const struct key_def *k, const void *base, const void *def)
 /* ---- arrays: env[], php_*[], access.suppress_path[], timer.job[] ---- */
 
 /* full is the key as written ("php_flag[display_errors]"), for messages. */
-static int add_env(struct source *src, struct pool_config *pool, const char *full,
-                   const char *name, const char *val)
+static int add_env(struct source *src, struct pool_config *pool, const char *full, const char *name,
+                   const char *val)
 {
     struct parser *ps = src->ps;
     if (!*val) return fail(src, full, "empty value");
@@ -1224,8 +1233,7 @@ static int add_php_ini(struct source *src, struct pool_config *pool, const char 
     }
     if (!v) return -1;
     char *n = xstrdup(ps, name);
-    struct php_ini_entry *t =
-        n ? realloc(pool->php_ini, (pool->n_php_ini + 1) * sizeof(*t)) : NULL;
+    struct php_ini_entry *t = n ? realloc(pool->php_ini, (pool->n_php_ini + 1) * sizeof(*t)) : NULL;
     if (!t) {
         free(n);
         free(v);
@@ -1268,9 +1276,12 @@ static int add_timer(struct source *src, struct pool_config *pool, const char *f
 static int set_array(struct source *src, const char *full, const char *key, const char *offset,
                      const char *val)
 {
-    static const char *const arrays[] = {"env",           "php_value",
-                                         "php_flag",      "php_admin_value",
-                                         "php_admin_flag", "access.suppress_path",
+    static const char *const arrays[] = {"env",
+                                         "php_value",
+                                         "php_flag",
+                                         "php_admin_value",
+                                         "php_admin_flag",
+                                         "access.suppress_path",
                                          "timer.job"};
     struct pool_config *pool = cur_pool(src);
     size_t which = 0;
@@ -1527,8 +1538,8 @@ static int entry(struct source *src, const char *name, const char *raw)
     if (!br) {
         char *val = ini_value(src, name, raw, V_PHP);
         if (!val) return -1;
-        int rc = strcasecmp(name, "include") == 0 ? include_glob(src, val)
-                                                  : set_scalar(src, name, val);
+        int rc =
+            strcasecmp(name, "include") == 0 ? include_glob(src, val) : set_scalar(src, name, val);
         free(val);
         return rc;
     }
@@ -1622,11 +1633,13 @@ static char *read_line(char *str, int num, void *stream)
     char *s = src->buf;
     if (n > 0 && s[n - 1] == '\n') s[--n] = '\0';
     if (n > 0 && s[n - 1] == '\r') s[--n] = '\0';
-    if (src->line == 1 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) s += 3, n -= 3;
+    if (src->line == 1 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) { /* UTF-8 BOM */
+        s += 3;
+        n -= 3;
+    }
     for (ssize_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 && s[i] != '\t') {
-            fail(src, "line", "control character (byte 0x%02x) in the file",
-                 (unsigned char)s[i]);
+            fail(src, "line", "control character (byte 0x%02x) in the file", (unsigned char)s[i]);
             return NULL;
         }
     while (isblank((unsigned char)*s))
@@ -1778,7 +1791,8 @@ static int check_pm(struct parser *ps, size_t i)
 {
     struct pool_config *p = &ps->cfg->pools[i];
     if (!was_set(ps, i, "pm"))
-        return pool_fail(ps, i, "pm", "the process manager is missing (static, dynamic or ondemand)");
+        return pool_fail(ps, i, "pm",
+                         "the process manager is missing (static, dynamic or ondemand)");
     if (p->max_children < 1)
         return pool_fail(ps, i, "pm.max_children", "pm.max_children must be a positive value");
     if (p->pm == PM_DYNAMIC) {
@@ -1793,7 +1807,7 @@ static int check_pm(struct parser *ps, size_t i)
         if (p->min_spare_servers > p->max_children || p->max_spare_servers > p->max_children)
             return pool_fail(ps, i,
                              p->min_spare_servers > p->max_children ? "pm.min_spare_servers"
-                                                                     : "pm.max_spare_servers",
+                                                                    : "pm.max_spare_servers",
                              "pm.min_spare_servers(%d) and pm.max_spare_servers(%d) cannot be "
                              "greater than pm.max_children(%d)",
                              p->min_spare_servers, p->max_spare_servers, p->max_children);
@@ -1805,8 +1819,7 @@ static int check_pm(struct parser *ps, size_t i)
         if (p->start_servers <= 0)
             p->start_servers =
                 p->min_spare_servers + (p->max_spare_servers - p->min_spare_servers) / 2;
-        else if (p->start_servers < p->min_spare_servers ||
-                 p->start_servers > p->max_spare_servers)
+        else if (p->start_servers < p->min_spare_servers || p->start_servers > p->max_spare_servers)
             return pool_fail(ps, i, "pm.start_servers",
                              "pm.start_servers(%d) must not be less than "
                              "pm.min_spare_servers(%d) and not greater than "
@@ -1821,6 +1834,13 @@ static int check_pm(struct parser *ps, size_t i)
                              "pm.process_idle_timeout(%ds) must be greater than 0s",
                              p->process_idle_timeout_ms / 1000);
         p->start_servers = p->min_spare_servers = p->max_spare_servers = 0;
+    }
+    if (p->pm != PM_STATIC) {
+        struct loc l = where(ps, i, "pm");
+        return warn_at(ps, l.file, l.line, "pm",
+                       "%s is parsed but not acted on yet: the pool runs as static with "
+                       "pm.max_children (%d) workers for now",
+                       p->pm == PM_DYNAMIC ? "dynamic" : "ondemand", p->max_children);
     }
     return 0;
 }
@@ -1849,8 +1869,7 @@ static int is_path_ini(const char *name)
 
 static int check_unix_len(struct parser *ps, size_t i, const char *key, const char *addr)
 {
-    if (addr && is_unix_listen(addr) &&
-        strlen(addr) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    if (addr && is_unix_listen(addr) && strlen(addr) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return pool_fail(ps, i, key, "unix socket path '%s' is too long", addr);
     return 0;
 }
@@ -1863,13 +1882,14 @@ static int finish_pool(struct parser *ps, size_t i)
     if (p->prefix) {
         if (absolutize(ps, &p->prefix, cfg->prefix)) return -1;
         if (!is_dir(p->prefix))
-            return pool_fail(ps, i, "prefix", "the prefix '%s' does not exist or is not a directory",
-                             p->prefix);
+            return pool_fail(ps, i, "prefix",
+                             "the prefix '%s' does not exist or is not a directory", p->prefix);
     }
     const char *prefix = p->prefix ? p->prefix : cfg->prefix;
 
     if (!p->listen)
-        return pool_fail(ps, i, "listen", "no listen address has been defined (listen is required)");
+        return pool_fail(ps, i, "listen",
+                         "no listen address has been defined (listen is required)");
     if (is_unix_listen(p->listen) && absolutize(ps, &p->listen, prefix)) return -1;
     if (check_unix_len(ps, i, "listen", p->listen)) return -1;
     if (p->status_listen && is_unix_listen(p->status_listen) &&
@@ -1928,7 +1948,8 @@ static int finish_pool(struct parser *ps, size_t i)
                              p->chroot);
         if (!is_dir(p->chroot))
             return pool_fail(ps, i, "chroot",
-                             "the chroot path '%s' does not exist or is not a directory", p->chroot);
+                             "the chroot path '%s' does not exist or is not a directory",
+                             p->chroot);
     }
     if (p->chdir) {
         if (absolutize(ps, &p->chdir, prefix)) return -1;
@@ -1939,8 +1960,10 @@ static int finish_pool(struct parser *ps, size_t i)
         int ok = is_dir(full ? full : p->chdir);
         free(full);
         if (!ok)
-            return pool_fail(ps, i, "chdir", "the chdir path '%s' does not exist or is not a "
-                             "directory", p->chdir);
+            return pool_fail(ps, i, "chdir",
+                             "the chdir path '%s' does not exist or is not a "
+                             "directory",
+                             p->chdir);
     }
 
     static const char *const exts[] = {".php", ".phar", NULL};
@@ -1983,8 +2006,8 @@ static int check_unique_addresses(struct parser *ps)
                     if (i == j)
                         return pool_fail(ps, j, key, "address '%s' is used twice in this pool",
                                          addr);
-                    return pool_fail(ps, j, key, "address '%s' is already used by pool '%s'",
-                                     addr, a->name);
+                    return pool_fail(ps, j, key, "address '%s' is already used by pool '%s'", addr,
+                                     a->name);
                 }
             }
         }

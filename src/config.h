@@ -41,8 +41,8 @@ struct pool_config {
     char *listen; /* required: "/path.sock", "host:port", "[::1]:port", "port" */
     char *listen_owner;
     char *listen_group;
-    int listen_mode;      /* octal, default 0660 (php-fpm's) */
-    int listen_backlog;   /* default 511 (php-fpm's) */
+    int listen_mode;        /* octal, default 0660 (php-fpm's) */
+    int listen_backlog;     /* default 511 (php-fpm's) */
     char **allowed_clients; /* NULL-terminated list of addresses, NULL when unset (any) */
     char *listen_acl_users;
     char *listen_acl_groups;
@@ -52,11 +52,11 @@ struct pool_config {
     char *user;
     char *group;
     char *chdir;
-    int clear_env;              /* default 1 */
-    int catch_workers_output;   /* default 0 */
+    int clear_env;               /* default 1 */
+    int catch_workers_output;    /* default 0 */
     int decorate_workers_output; /* default 1 */
-    char *prefix;  /* pool prefix: relative paths of this pool are made absolute under it */
-    char *chroot;  /* absolute, an existing directory */
+    char *prefix; /* pool prefix: relative paths of this pool are made absolute under it */
+    char *chroot; /* absolute, an existing directory */
     int process_dumpable;
     char *apparmor_hat;
     /* env[] and php_*[] are stored in the order php-fpm applies them, so applying them in array
@@ -79,8 +79,8 @@ struct pool_config {
     int start_servers;
     int min_spare_servers;
     int max_spare_servers;
-    int max_spawn_rate;         /* default 32 */
-    int max_requests;           /* 0 = unlimited */
+    int max_spawn_rate;          /* default 32 */
+    int max_requests;            /* 0 = unlimited */
     int process_idle_timeout_ms; /* default 10 s */
 
     /* timeouts and logs, all times in milliseconds (php-fpm accepts s, m, h, d suffixes) */
@@ -90,7 +90,7 @@ struct pool_config {
     int request_slowlog_trace_depth; /* default 20 */
     char *slowlog;
     char *access_log;
-    char *access_format; /* default "%R - %u %t \"%m %r\" %s" */
+    char *access_format;          /* default "%R - %u %t \"%m %r\" %s" */
     char **access_suppress_paths; /* NULL-terminated, NULL when unset */
     char *status_path;
     char *status_listen;
@@ -101,27 +101,27 @@ struct pool_config {
     char **http_listen; /* NULL-terminated, NULL when unset */
     char *http_document_root;
     char *http_index;
-    int http_static;              /* default 1 */
-    long long http_max_body_size;  /* bytes, default 8 MiB; sizes accept k/K, m/M, g/G */
+    int http_static;                /* default 1 */
+    long long http_max_body_size;   /* bytes, default 8 MiB; sizes accept k/K, m/M, g/G */
     long long http_max_header_size; /* bytes, default 16 KiB */
-    int http_keepalive_timeout_ms; /* default 75 s */
-    int http_header_timeout_ms;    /* default 60 s */
-    int http_body_timeout_ms;      /* default 60 s */
-    char **http_trusted_proxies;   /* NULL-terminated CIDRs, NULL when unset */
-    enum worker_mode worker_mode;  /* default classic */
+    int http_keepalive_timeout_ms;  /* default 75 s */
+    int http_header_timeout_ms;     /* default 60 s */
+    int http_body_timeout_ms;       /* default 60 s */
+    char **http_trusted_proxies;    /* NULL-terminated CIDRs, NULL when unset */
+    enum worker_mode worker_mode;   /* default classic */
     char *worker_bootstrap;
-    int task_workers;              /* default 0 */
+    int task_workers; /* default 0 */
     char *task_handler;
     struct timer_job *timers;
     size_t n_timers;
     int heartbeat_check_interval_ms; /* 0 = off */
     int heartbeat_idle_time_ms;
-    int queue_max;                   /* default 1024 pending requests per pool */
+    int queue_max; /* default 1024 pending requests per pool */
 };
 
 struct global_config {
     char *pid_file;
-    char *error_log; /* NULL: stderr when in foreground */
+    char *error_log;          /* NULL: stderr when in foreground */
     enum log_level log_level; /* default notice */
     int log_limit;            /* default 1024 */
     int log_buffering;        /* default 1 */
@@ -131,8 +131,8 @@ struct global_config {
     int emergency_restart_interval_ms;
     int process_control_timeout_ms;
     int process_max;
-    int rlimit_files;    /* -1 when unset */
-    int rlimit_core;     /* -1 unset, -2 "unlimited" */
+    int rlimit_files;      /* -1 when unset */
+    int rlimit_core;       /* -1 unset, -2 "unlimited" */
     char *syslog_facility; /* default "daemon" */
     char *syslog_ident;    /* default "php-fpm" */
     char *events_mechanism;
@@ -141,7 +141,7 @@ struct global_config {
 };
 
 struct config {
-    char *path; /* the main file */
+    char *path;   /* the main file */
     char *prefix; /* -p PREFIX, or NULL */
     struct global_config global;
     struct pool_config *pools;
@@ -153,13 +153,17 @@ struct config {
 };
 
 /* Load and validate. On failure returns -1 with a one-line message in err ("FILE:LINE: KEY: why")
- * and *out left empty; on success 0 and *out owns all memory until config_free(). prefix may be
- * NULL; as in php-fpm it is prepended to relative paths of pid, error_log, listen sockets, slowlog
- * and access.log. */
+ * and *out left empty; on success 0 and *out owns all memory until config_free() (warnings and
+ * files are then never NULL). prefix may be NULL; as in php-fpm it is prepended to relative paths
+ * of pid, error_log, unix listen sockets, slowlog, access.log, chdir, chroot, the php.ini path
+ * values php-fpm expands (error_log, extension_dir, ...) and relative include globs; a pool's
+ * own prefix = takes its place for that pool's paths. Without a prefix, relative include globs
+ * are taken from the including file's directory and other relative paths are left as written.
+ * Not thread-safe (getenv, glob's error callback). */
 int config_load(const char *path, const char *prefix, struct config *out, char *err, size_t errlen);
 void config_free(struct config *cfg);
 
-/* Parse php-fpm's time values ("30", "30s", "5m", "1h", "2d") into milliseconds. -1 on bad input. */
+/* Parse php-fpm's times ("30", "30s", "5m", "1h", "2d"; also "250ms") into ms. -1 on bad input. */
 long long config_parse_time_ms(const char *value);
 /* Parse sizes ("8M", "16k", "1G", "123") into bytes. -1 on bad input. */
 long long config_parse_size(const char *value);

@@ -212,6 +212,7 @@ static int cmd_start(const struct cli *c)
     o.force_stderr = c->force_stderr;
     o.allow_root = c->allow_root;
     o.engine = c->engine;
+    if (o.engine.php_ini_path == NULL) o.engine.php_ini_path = cfg.global.php_ini;
     int rc = master_run(&cfg, &o);
     config_free(&cfg);
     return rc;
