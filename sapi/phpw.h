@@ -31,9 +31,9 @@ struct phpw_ini {
 };
 
 struct phpw_worker_opts {
-    const char *pool;            /* pool name, for log lines */
-    int fd;                      /* worker end of the socketpair; the master speaks FastCGI on it */
-    const struct phpw_ini *ini;  /* pool php_value[]... applied once, before the first request */
+    const char *pool;           /* pool name, for log lines */
+    int fd;                     /* worker end of the socketpair; the master speaks FastCGI on it */
+    const struct phpw_ini *ini; /* pool php_value[]... applied once, before the first request */
     size_t n_ini;
     const char *const *limit_extensions; /* NULL-terminated; NULL or empty list: no limit */
     int log_limit; /* [global] log_limit: longest log line, as php-fpm; 0 means its default 1024 */

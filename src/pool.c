@@ -215,6 +215,7 @@ static void child_main(struct pool *p, int fd, int out_fd, int err_fd)
         .ini = p->ini,
         .n_ini = cfg->n_php_ini,
         .limit_extensions = (const char *const *)cfg->limit_extensions,
+        .log_limit = p->log_limit,
     };
     int rc = phpw_worker_run(&o);
     phpw_engine_stop();

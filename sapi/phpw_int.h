@@ -1,0 +1,156 @@
+/* Internal interface between the files of sapi/ (never included by src/).
+ *
+ *   engine.c     the SAPI module and the "cgi-fcgi" PHP module (ini entries, constants), startup
+ *   params.c     the FastCGI params of the current request: hash lookup, putenv, fpm's order
+ *   request.c    per-request SAPI callbacks: request info, $_SERVER, I/O, headers, logging
+ *   ini.c        php_value / php_admin_value: pool values once per worker, PHP_VALUE per request
+ *   functions.c  fastcgi_finish_request(), apache_request_headers(), getallheaders(), ...
+ *   worker.c     the libfcgi loop and the request lifecycle */
+#ifndef PHPMGR_PHPW_INT_H
+#define PHPMGR_PHPW_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+
+#include "php.h"
+#include "SAPI.h"
+
+#include "../src/version.h" /* PHPMGR_VERSION_STRING, shared with the manager */
+
+/* ---- params.c ---- */
+
+/* One FastCGI param. name and value are NUL-terminated and writable (php-fpm's path logic edits
+ * them in place); value NULL means deleted. */
+struct phpw_param {
+    char *name;
+    char *value;
+    uint32_t name_len;
+    uint32_t value_len;
+    uint32_t hash;
+    int32_t next; /* next entry in the same bucket, -1 at the end */
+};
+
+#define PHPW_PARAM_BUCKETS 128 /* power of two; nginx sends 20-40 params */
+
+struct phpw_arena_block;
+
+struct phpw_params {
+    struct phpw_param *v; /* in arrival order; php-fpm iterates newest first, and so do we */
+    size_t n, cap;
+    int32_t bucket[PHPW_PARAM_BUCKETS];
+    struct phpw_arena_block *arena; /* copies made by phpw_param_put, kept across requests */
+};
+
+/* Index the "NAME=VALUE" strings of a libfcgi request (the '=' becomes a NUL). Returns 0, or -1
+ * when out of memory. The strings must stay valid until the next reset (until FCGX_Finish_r). */
+int phpw_params_load(struct phpw_params *p, char **envp);
+void phpw_params_reset(struct phpw_params *p);
+void phpw_params_free(struct phpw_params *p);
+char *phpw_param_get(const struct phpw_params *p, const char *name, size_t name_len);
+/* php-fpm's FCGI_PUTENV: value NULL deletes; otherwise a copy is stored (the name must outlive
+ * the request: string literals only) and returned, or NULL when out of memory. */
+char *phpw_param_put(struct phpw_params *p, const char *name, const char *value);
+
+#define PHPW_PARAM(p, lit) phpw_param_get((p), lit, sizeof(lit) - 1)
+
+/* ---- the request being served (worker.c owns it) ---- */
+
+struct phpw_req {
+    FCGX_Request fcgx;
+    struct phpw_params params;
+    double start_time;   /* when the request arrived, for $_SERVER['REQUEST_TIME_FLOAT'] */
+    int body_fd;         /* REQUEST_BODY_FILE: -1 not looked at yet, -2 none, else the fd */
+    bool ended;          /* END_REQUEST sent: later output is discarded */
+    bool finished_early; /* ended by fastcgi_finish_request(): an "idle" END_REQUEST follows */
+    bool log_started;    /* a message went to FastCGI stderr: the next one is joined with "; " */
+};
+
+/* SG(server_context) points here while a request runs, and is NULL otherwise. */
+extern struct phpw_req phpw_req;
+
+static inline struct phpw_req *phpw_current(void)
+{
+    return (struct phpw_req *)SG(server_context);
+}
+
+/* ---- engine.c ---- */
+
+/* php-fpm's own ini entries (cgi.*, fastcgi.*, fpm.config), same names, defaults and levels. */
+struct phpw_cgi_globals {
+    bool rfc2616_headers;
+    bool nph;
+    bool force_redirect;
+    bool fix_pathinfo;
+    bool discard_path;
+    bool fcgi_logging;
+    char *redirect_status_env;
+    char *error_header;
+    char *fpm_config;
+    HashTable user_config_cache; /* .user.ini per directory, as php-fpm caches them */
+};
+
+/* One user_config_cache entry: the merged .user.ini values of a directory. */
+struct phpw_user_config {
+    time_t expires;
+    HashTable *user_config;
+};
+extern struct phpw_cgi_globals phpw_cgi;
+
+extern sapi_module_struct phpw_sapi_module;
+extern bool phpw_in_worker; /* set after fork: logs go to the worker's stderr, not the master's */
+
+/* ---- request.c ---- */
+
+/* php-fpm's init_request_info(): SCRIPT_FILENAME / PATH_INFO / PATH_TRANSLATED / SCRIPT_NAME,
+ * SG(request_info), auth, PHP_VALUE and PHP_ADMIN_VALUE. Runs before php_request_startup(). */
+void phpw_init_request_info(struct phpw_req *rq);
+/* Send END_REQUEST with app_status after reading STDIN to its end; once per request. */
+void phpw_end_response(struct phpw_req *rq, uint32_t app_status);
+/* Write the CGI response body bytes; 0 on success, -1 when the channel failed. */
+int phpw_out_write(struct phpw_req *rq, const char *buf, size_t len);
+/* The environment hooks (php_import_environment_variables and friends), installed after fork. */
+void phpw_install_env_hooks(void);
+
+int phpw_sapi_activate(void);
+int phpw_sapi_deactivate(void);
+size_t phpw_sapi_ub_write(const char *str, size_t len);
+void phpw_sapi_flush(void *server_context);
+char *phpw_sapi_getenv(const char *name, size_t name_len);
+int phpw_sapi_send_headers(sapi_headers_struct *sapi_headers);
+size_t phpw_sapi_read_post(char *buf, size_t count);
+char *phpw_sapi_read_cookies(void);
+void phpw_sapi_register_variables(zval *track_vars_array);
+void phpw_sapi_log_message(const char *message, int syslog_type);
+zend_result phpw_sapi_get_request_time(double *request_time);
+
+/* ---- worker.c: logging as a php-fpm child does ---- */
+
+/* Levels are src/log.h's enum log_level. In a request, the message also goes to FastCGI stderr
+ * (fastcgi.logging); in a worker, "LEVEL: message" goes to stderr (the master decorates it as
+ * "child N said into stderr"); in the master it goes to the error log via log_msg(). */
+void phpw_log(int level, const char *fmt, ...) ZEND_ATTRIBUTE_FORMAT(printf, 2, 3);
+void phpw_log_prefixed(int level, const char *prefix, const char *msg);
+
+/* security.limit_extensions: 0 allowed, 1 denied (and logged as php-fpm logs it). */
+int phpw_limit_extensions(const char *path);
+
+/* ---- ini.c ---- */
+
+/* php-fpm's fpm_php_apply_defines_ex() for pool values: alters the master value, so the setting
+ * lasts for the worker's life; admin ones become PHP_INI_SYSTEM. "extension" loads a module,
+ * "disable_functions" / "disable_classes" take effect. 1 applied, 2 extension loaded, 0 extension
+ * failed, -1 unknown directive or bad value. */
+int phpw_ini_apply_master(const char *name, const char *value, int admin);
+/* PHP_VALUE / PHP_ADMIN_VALUE of one request: parsed as php-fpm parses them, applied as
+ * modifications that zend_deactivate() undoes at the end of the request. */
+void phpw_ini_apply_request(const char *ini, int admin);
+
+/* ---- functions.c ---- */
+
+extern const zend_function_entry phpw_functions[];
+
+#endif
