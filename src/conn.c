@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fcgi.h"
+#include "fdreg.h"
 #include "log.h"
 #include "pool.h"
 #include "request.h"
@@ -79,7 +80,7 @@ void conn_accepted(struct pool *pool, int fd)
 {
     struct conn *c = calloc(1, sizeof(*c));
     uint8_t *in = malloc(CONN_IN_INITIAL);
-    if (c == NULL || in == NULL) {
+    if (c == NULL || in == NULL || fdreg_add(fd) < 0) {
         log_error("[pool %s] out of memory accepting fd %d", pool_name(pool), fd);
         free(c);
         free(in);
@@ -118,6 +119,7 @@ void conn_reap(void)
 
 static void conn_free(struct conn *c)
 {
+    fdreg_del(c->fd);
     close(c->fd);
     buf_queue_clear(&c->out);
     free(c->in);

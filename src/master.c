@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "fdreg.h"
 #include "listen.h"
 #include "log.h"
 #include "pool.h"
@@ -58,6 +59,7 @@ static void close_listeners(void)
         if (listeners[i].fd < 0) continue;
         /* shutdown() ends a pending accept; the close releases the port now. */
         shutdown(listeners[i].fd, SHUT_RDWR);
+        fdreg_del(listeners[i].fd);
         close(listeners[i].fd);
         listeners[i].fd = -1;
         listen_cleanup(listeners[i].address);
@@ -138,7 +140,7 @@ static void on_accept(struct listener *l, const struct completion *c)
         } else {
             conn_accepted(l->pool, c->res);
         }
-        if (!l->multishot || (c->flags & RING_CQE_MORE)) return;
+        if (l->multishot && (c->flags & RING_CQE_MORE)) return; /* still armed */
     } else if (l->fd < 0) {
         return; /* closed for stop */
     } else if (c->res == -EINVAL && l->multishot) {
@@ -271,13 +273,13 @@ static int open_listeners(void)
             return -1;
         }
         n_listeners++;
+        if (fdreg_add(l->fd) < 0) return -1;
         if (allowed_clients_parse(pc->allowed_clients, &l->allowed, err, sizeof(err)) < 0) {
             log_error("[pool %s] %s", pc->name, err);
             return -1;
         }
         l->op.kind = OP_ACCEPT;
         l->address = pc->listen;
-        l->multishot = ring_has_multishot_accept();
     }
     return 0;
 }
@@ -290,7 +292,7 @@ static int open_signalfd(void)
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaddset(&set, sigs[i]);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) return -1;
     sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-    return sig_fd < 0 ? -1 : 0;
+    return sig_fd < 0 ? -1 : fdreg_add(sig_fd);
 }
 
 int master_run(struct config *config, const struct master_opts *o)
@@ -340,7 +342,10 @@ int master_run(struct config *config, const struct master_opts *o)
         if (pools[i] == NULL || pool_start(pools[i]) < 0) goto fail;
         listeners[i].pool = pools[i];
     }
-    for (size_t i = 0; i < n_listeners; i++) arm_accept(&listeners[i]);
+    for (size_t i = 0; i < n_listeners; i++) {
+        listeners[i].multishot = ring_has_multishot_accept();
+        arm_accept(&listeners[i]);
+    }
     ring_read(&sig_op, sig_fd, &sig_info, sizeof(sig_info));
     ring_timeout(&tick_op, TICK_MS);
     log_notice("fpm is running, pid %d", (int)getpid());

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "conn.h"
 #include "fcgi.h"
+#include "fdreg.h"
 #include "log.h"
 #include "request.h"
 #include "worker_output.h"
@@ -177,14 +178,12 @@ static void child_main(struct pool *p, int fd, int out_fd, int err_fd)
     if (dup2(devnull, STDIN_FILENO) < 0 || dup2(out_fd >= 0 ? out_fd : devnull, STDOUT_FILENO) < 0 ||
         dup2(err_fd >= 0 ? err_fd : devnull, STDERR_FILENO) < 0)
         child_fail(p, "dup2");
+    if (devnull > STDERR_FILENO) close(devnull);
+    if (out_fd > STDERR_FILENO) close(out_fd);
+    if (err_fd > STDERR_FILENO) close(err_fd);
     log_open(NULL); /* the worker logs to its stderr, as php-fpm's children do */
     log_set_bare(1);
-    /* The channel becomes fd 3 and every other fd the master holds (listeners, client sockets,
-     * other workers' channels, the error log) is closed: a client socket left open in a worker
-     * would keep that client waiting after the master closed it. */
-    if (fd != 3 && dup2(fd, 3) < 0) child_fail(p, "dup2(channel)");
-    fd = 3;
-    if (close_range(4, ~0U, 0) < 0) child_fail(p, "close_range");
+    fdreg_close_all_in_child(fd);
 
     if (cfg->chdir && chdir(cfg->chdir) < 0) child_fail(p, "chdir");
     if (cfg->clear_env) clearenv();
@@ -259,12 +258,20 @@ static void worker_spawn(struct worker *w)
         child_main(p, sv[1], out_child, err_child);
     }
     close(sv[1]);
+    if (fdreg_add(sv[0]) < 0) {
+        close(sv[0]);
+        sv[0] = -1;
+    }
     if (out_child >= 0) close(out_child);
     if (err_child >= 0) close(err_child);
-    if (pid < 0) {
-        close(sv[0]);
-        if (out_read >= 0) close(out_read);
-        if (err_read >= 0) close(err_read);
+    if (pid < 0 || sv[0] < 0) {
+        if (pid > 0) kill(pid, SIGKILL); /* reaped later as an unknown child */
+        if (sv[0] >= 0) {
+            fdreg_del(sv[0]);
+            close(sv[0]);
+        }
+        if (out_read >= 0) worker_output_close(out_read);
+        if (err_read >= 0) worker_output_close(err_read);
         w->respawn_at_ms = clock_ms() + RESPAWN_DELAY_MS;
         return;
     }
@@ -291,6 +298,7 @@ static void worker_maybe_finish(struct worker *w)
 {
     if (w->state == W_EMPTY || !w->reaped || w->inflight > 0) return;
     struct pool *p = w->pool;
+    fdreg_del(w->fd);
     close(w->fd);
     w->fd = -1;
     buf_put(w->rbuf);
@@ -733,7 +741,10 @@ void pool_free(struct pool *p)
     for (int i = 0; i < p->n_workers; i++) {
         free(p->workers[i].head);
         buf_put(p->workers[i].rbuf);
-        if (p->workers[i].fd >= 0) close(p->workers[i].fd);
+        if (p->workers[i].fd >= 0) {
+            fdreg_del(p->workers[i].fd);
+            close(p->workers[i].fd);
+        }
     }
     for (size_t i = 0; i < n_all_pools; i++)
         if (all_pools[i] == p) all_pools[i] = all_pools[--n_all_pools];

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdreg.h"
 #include "log.h"
 
 #define OUTPUT_LINE_MAX 4096
@@ -30,6 +31,12 @@ int worker_output_pipe(int *child_fd)
         log_error("pipe() for catch_workers_output failed: %s", strerror(errno));
         return -1;
     }
+    /* Recorded before the fork, so the child closes its copy of the read end. */
+    if (fdreg_add(p[0]) < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
     *child_fd = p[1];
     return p[0];
 }
@@ -48,13 +55,19 @@ static void emit(struct output_reader *r, const char *s, size_t n, int cut)
             r->is_stderr ? "stderr" : "stdout", (int)n, s, cut ? "..." : "");
 }
 
+void worker_output_close(int fd)
+{
+    fdreg_del(fd);
+    close(fd);
+}
+
 void worker_output_watch(int fd, const char *pool, pid_t pid, int is_stderr, int decorate,
                          int line_limit)
 {
     struct output_reader *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         log_error("[pool %s] out of memory watching child %d's output", pool, (int)pid);
-        close(fd);
+        worker_output_close(fd);
         return;
     }
     r->op.kind = OP_WORKER_OUTPUT;
@@ -74,6 +87,7 @@ void worker_output_complete(const struct completion *c)
     struct output_reader *r = container_of(c->op, struct output_reader, op);
     if (c->res <= 0) {
         if (r->len > 0) emit(r, r->line, r->len, 0);
+        fdreg_del(r->fd);
         close(r->fd);
         free(r);
         return;

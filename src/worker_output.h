@@ -13,6 +13,8 @@
 /* A pipe for one stream: *child_fd is the write end for the child (to dup2 onto 1 or 2), the
  * return value the read end for worker_output_watch(). -1 on failure (logged). */
 int worker_output_pipe(int *child_fd);
+/* Close a read end that will not be watched (the fork failed). */
+void worker_output_close(int fd);
 /* After fork, in the master: read fd and log its lines as the child's. Takes ownership of fd. */
 void worker_output_watch(int fd, const char *pool, pid_t pid, int is_stderr, int decorate,
                          int line_limit);
