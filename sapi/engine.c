@@ -109,8 +109,23 @@ static zend_module_entry phpw_module_entry = {
     STANDARD_MODULE_PROPERTIES,
 };
 
+/* php-fpm is built without pcntl; Debian's libphp (embed) has it built in. An app must find the
+ * same functions as under php-fpm, and a worker forking PHP processes behind the master's back is
+ * not something php-fpm allows: drop the module before modules start. */
+static int register_builtin_extensions_like_fpm(void)
+{
+    if (php_register_internal_extensions() == FAILURE) return FAILURE;
+    zend_module_entry *m = zend_hash_str_find_ptr(&module_registry, "pcntl", sizeof("pcntl") - 1);
+    if (m != NULL) {
+        if (m->functions) zend_unregister_functions(m->functions, -1, NULL);
+        zend_hash_str_del(&module_registry, "pcntl", sizeof("pcntl") - 1);
+    }
+    return SUCCESS;
+}
+
 static int phpw_sapi_startup(sapi_module_struct *module)
 {
+    php_register_internal_extensions_func = register_builtin_extensions_like_fpm;
     return php_module_startup(module, &phpw_module_entry);
 }
 

@@ -14,7 +14,10 @@ static PHP_FUNCTION(fastcgi_finish_request)
     ZEND_PARSE_PARAMETERS_NONE();
 
     struct phpw_req *rq = phpw_current();
-    if (rq == NULL || rq->ended) RETURN_FALSE;
+    if (rq == NULL) RETURN_FALSE;
+    /* php-fpm answers a second call with true while its client connection stays open (nginx
+     * fastcgi_keep_conn), false once it closed it; the master says which by the request id. */
+    if (rq->ended) RETURN_BOOL(rq->fcgx.requestId == PHPW_REQUEST_ID_KEEP_CONN);
 
     php_output_end_all();
     php_header();

@@ -57,6 +57,10 @@ struct phpw_worker_opts {
  *    appStatus 0, protocolStatus 0) with no other record in between: "idle now". Output written
  *    after fastcgi_finish_request() is discarded, never sent.
  *  - The master closes its end to make the worker leave phpw_worker_run(). */
+/* The request id the master uses on the channel says how the client connected: 1 when the
+ * client's connection closes after the response, PHPW_REQUEST_ID_KEEP_CONN when the client sent
+ * FCGI_KEEP_CONN (php-fpm's fastcgi_finish_request() behaves differently on the two). */
+#define PHPW_REQUEST_ID_KEEP_CONN 2
 #define PHPW_APP_STATUS_FINISHED 0xFFFFFFFEu
 
 /* Worker main loop (classic mode): accept requests on opts->fd with libfcgi (keep-conn), run each

@@ -9,11 +9,12 @@
 
 enum { S_COLLECT, S_READY, S_ERROR };
 
-/* token characters (RFC 9110 section 5.6.2) */
+/* token characters (RFC 9110 section 5.6.2) as a bitmap: bit c of the 256 */
+static const uint64_t tchar_bits[4] = {0x03ff6cfa00000000ULL, 0x57ffffffc7fffffeULL, 0, 0};
+
 static int is_tchar(uint8_t c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return (int)(tchar_bits[c >> 6] >> (c & 63) & 1);
 }
 
 /* field-value octets: HTAB, SP, VCHAR, obs-text */
@@ -27,15 +28,18 @@ static int is_ws(uint8_t c)
     return c == ' ' || c == '\t';
 }
 
-/* Case-insensitive compare of a header name (token characters) with a lowercase literal. */
-static int name_is(const uint8_t *p, size_t n, const char *lower)
+/* Case-insensitive compare of a header name (token characters) with a lowercase literal: for
+ * token characters, (c | 0x20) is a given lowercase letter or '-' only when c is that character
+ * in either case. */
+static int name_eq(const uint8_t *p, size_t n, const char *lower, size_t ln)
 {
-    size_t ln = strlen(lower);
     if (n != ln) return 0;
     for (size_t i = 0; i < n; i++)
         if ((p[i] | 0x20) != (uint8_t)lower[i]) return 0;
     return 1;
 }
+
+#define name_is(p, n, lit) name_eq(p, n, lit, sizeof(lit) - 1)
 
 void cgi_response_init(struct cgi_response *r, uint8_t *hdr, size_t cap)
 {
@@ -89,6 +93,38 @@ static int next_line(const struct cgi_response *r, uint32_t *pos, uint32_t *name
         p--;
     *val = v;
     *vlen = p - v;
+    return 1;
+}
+
+/* next_line for a block already validated by parse_block: no character checks. */
+static int next_line_fast(const struct cgi_response *r, uint32_t *pos, uint32_t *name,
+                          uint32_t *nlen, uint32_t *val, uint32_t *vlen)
+{
+    const uint8_t *h = r->hdr;
+    uint32_t s = *pos;
+    const uint8_t *lf = memchr(h + s, '\n', r->hdr_len - s);
+    if (!lf) return 0;
+    uint32_t e = (uint32_t)(lf - h);
+    *pos = e + 1;
+    if (e > s && h[e - 1] == '\r') e--;
+    if (e == s) return 0;
+    const uint8_t *colon = memchr(h + s, ':', e - s);
+    *name = s;
+    if (!colon) {
+        *nlen = e - s;
+        *val = e;
+        *vlen = 0;
+        return 1;
+    }
+    uint32_t p = (uint32_t)(colon - h);
+    *nlen = p - s;
+    p++;
+    while (p < e && is_ws(h[p]))
+        p++;
+    while (e > p && is_ws(h[e - 1]))
+        e--;
+    *val = p;
+    *vlen = e - p;
     return 1;
 }
 
@@ -185,10 +221,7 @@ static void put(struct out *w, const void *s, size_t n)
     w->len += n;
 }
 
-static void puts_(struct out *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
+#define puts_(w, lit) put(w, lit, sizeof(lit) - 1)
 
 static void put_u64(struct out *w, uint64_t v)
 {
@@ -254,9 +287,13 @@ size_t cgi_response_head(struct cgi_response *r, const struct cgi_response_opts 
         put_status_line(&w, r->status, (const uint8_t *)reason, strlen(reason));
     }
     if (!r->has_server) {
-        puts_(&w, "Server: ");
-        puts_(&w, o->server ? o->server : SERVER_DEFAULT);
-        put(&w, "\r\n", 2);
+        if (o->server) {
+            puts_(&w, "Server: ");
+            put(&w, o->server, strlen(o->server));
+            put(&w, "\r\n", 2);
+        } else {
+            puts_(&w, "Server: " SERVER_DEFAULT "\r\n");
+        }
     }
     if (!r->has_date) {
         puts_(&w, "Date: ");
@@ -297,10 +334,11 @@ size_t cgi_response_head(struct cgi_response *r, const struct cgi_response_opts 
         r->mode = CGI_BODY_CLOSE;
         r->keep_alive = 0;
     }
-    puts_(&w, r->keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+    if (r->keep_alive) puts_(&w, "Connection: keep-alive\r\n");
+    else puts_(&w, "Connection: close\r\n");
 
     uint32_t pos = 0, n, nl, v, vl;
-    while (next_line(r, &pos, &n, &nl, &v, &vl) == 1) {
+    while (next_line_fast(r, &pos, &n, &nl, &v, &vl) == 1) {
         if (dropped(r, r->hdr + n, nl)) continue;
         put(&w, r->hdr + n, nl);
         put(&w, ": ", 2);
@@ -502,7 +540,8 @@ size_t cgi_response_simple(uint8_t *out, size_t cap, int status, const char *dat
         put_u64(&w, body_len);
         put(&w, "\r\n", 2);
     }
-    puts_(&w, keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+    if (keep_alive) puts_(&w, "Connection: keep-alive\r\n\r\n");
+    else puts_(&w, "Connection: close\r\n\r\n");
     if (!bodyless && !head) {
         put(&w, b1, sizeof b1 - 1);
         put(&w, code, rl ? 4 : 3);

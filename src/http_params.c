@@ -283,51 +283,88 @@ static int passable_name(const uint8_t *p, size_t n)
 }
 
 /* A passable name (letters, digits, '-') equal to a lowercase literal, ignoring case. */
-static int name_is(const uint8_t *p, size_t n, const char *lower)
+static int name_eq(const uint8_t *p, size_t n, const char *lower, size_t ln)
 {
-    if (n != strlen(lower)) return 0;
+    if (n != ln) return 0;
     for (size_t i = 0; i < n; i++)
         if ((p[i] | 0x20) != (uint8_t)lower[i]) return 0;
     return 1;
 }
 
+#define name_is(p, n, lit) name_eq(p, n, lit, sizeof(lit) - 1)
+
 static int same_name(const uint8_t *buf, const struct http_header *a, const struct http_header *b)
 {
-    if (a->name.len != b->name.len) return 0;
+    size_t n = a->name.len;
+    if (n != b->name.len) return 0;
     const uint8_t *x = buf + a->name.off, *y = buf + b->name.off;
-    for (size_t i = 0; i < a->name.len; i++)
+    for (size_t i = 0; i < n; i++)
         if ((x[i] | 0x20) != (y[i] | 0x20)) return 0; /* letters, digits, '-' only */
     return 1;
 }
 
+/* Room for n bytes at the end of the output, or NULL once it no longer fits (the length still
+ * grows, so the caller learns the size needed). */
+static uint8_t *reserve(struct out *w, size_t n)
+{
+    uint8_t *p = w->len <= w->cap && n <= w->cap - w->len ? w->p + w->len : NULL;
+    w->len += n;
+    return p;
+}
+
+/* Bucket of a header name for duplicate detection: names in different buckets differ. */
+static unsigned name_bucket(const uint8_t *p, size_t n)
+{
+    return (unsigned)(n * 7 + (p[n - 1] | 0x20) * 3 + (p[n / 2] | 0x20)) & 255;
+}
+
 static void http_vars(struct out *w, const struct http_request *req, const uint8_t *buf)
 {
+    const struct http_header *hs = req->headers;
+    /* Most requests repeat no header name: count names per bucket first, so that only names
+     * sharing a bucket pay for the pairwise comparison. */
+    uint8_t bucket_count[256];
+    memset(bucket_count, 0, sizeof bucket_count);
     for (unsigned i = 0; i < req->nheaders; i++) {
-        const struct http_header *h = &req->headers[i];
+        unsigned b = name_bucket(buf + hs[i].name.off, hs[i].name.len);
+        if (bucket_count[b] < 2) bucket_count[b]++;
+    }
+    for (unsigned i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &hs[i];
         const uint8_t *name = buf + h->name.off;
-        if (!passable_name(name, h->name.len)) continue;
-        if (name_is(name, h->name.len, "proxy")) continue; /* httpoxy: no HTTP_PROXY */
-        int seen = 0;
-        for (unsigned j = 0; j < i && !seen; j++)
-            seen = same_name(buf, &req->headers[j], h);
-        if (seen) continue;
-        int cookie = name_is(name, h->name.len, "cookie");
+        size_t nl = h->name.len;
+        if (!passable_name(name, nl)) continue;
+        if (name_is(name, nl, "proxy")) continue; /* httpoxy: no HTTP_PROXY */
         size_t vl = h->value.len;
-        for (unsigned j = i + 1; j < req->nheaders; j++)
-            if (same_name(buf, &req->headers[j], h)) vl += 2 + req->headers[j].value.len;
-        put_nv_len(w, 5 + h->name.len);
+        int dups = 0;
+        if (bucket_count[name_bucket(name, nl)] > 1) {
+            int seen = 0;
+            for (unsigned j = 0; j < i && !seen; j++)
+                seen = same_name(buf, &hs[j], h);
+            if (seen) continue; /* joined into the first line of that name */
+            for (unsigned j = i + 1; j < req->nheaders; j++)
+                if (same_name(buf, &hs[j], h)) {
+                    vl += 2 + hs[j].value.len;
+                    dups = 1;
+                }
+        }
+        put_nv_len(w, 5 + nl);
         put_nv_len(w, vl);
-        put(w, "HTTP_", 5);
-        for (size_t k = 0; k < h->name.len; k++) {
-            uint8_t c = name[k];
-            c = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (uint8_t)(c - 32) : c;
-            put(w, &c, 1);
+        uint8_t *d = reserve(w, 5 + nl);
+        if (d) {
+            memcpy(d, "HTTP_", 5);
+            for (size_t k = 0; k < nl; k++) {
+                uint8_t c = name[k];
+                d[5 + k] = c >= 'a' ? (uint8_t)(c - 32) : c == '-' ? '_' : c;
+            }
         }
         put(w, buf + h->value.off, h->value.len);
+        if (!dups) continue;
+        const char *sep = name_is(name, nl, "cookie") ? "; " : ", ";
         for (unsigned j = i + 1; j < req->nheaders; j++) {
-            if (!same_name(buf, &req->headers[j], h)) continue;
-            put(w, cookie ? "; " : ", ", 2);
-            put(w, buf + req->headers[j].value.off, req->headers[j].value.len);
+            if (!same_name(buf, &hs[j], h)) continue;
+            put(w, sep, 2);
+            put(w, buf + hs[j].value.off, hs[j].value.len);
         }
     }
 }

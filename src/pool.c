@@ -23,9 +23,6 @@
 #include "request.h"
 #include "worker_output.h"
 
-/* The worker marks the END_REQUEST it sends from fastcgi_finish_request() with this app status:
- * the client's response is complete but the script still runs (see sapi/phpw.h). */
-#define APP_STATUS_FINISHED_EARLY 0xFFFFFFFEu
 /* A worker that dies sooner than this after its start is respawned only after a pause, so a
  * broken setup does not fork in a tight loop. */
 #define RESPAWN_QUICK_DEATH_MS 1000
@@ -354,8 +351,9 @@ static int dispatch(struct worker *w, struct request *r)
         w->head = h;
         w->head_cap = need;
     }
-    fcgi_begin_request_encode(w->head, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
-    size_t n = 16 + fcgi_stream_encode(w->head + 16, FCGI_PARAMS, 1, r->params, r->params_len, 1);
+    uint16_t id = request_worker_id(r);
+    fcgi_begin_request_encode(w->head, id, FCGI_RESPONDER, FCGI_KEEP_CONN);
+    size_t n = 16 + fcgi_stream_encode(w->head + 16, FCGI_PARAMS, id, r->params, r->params_len, 1);
     w->iov[0].iov_base = w->head;
     w->iov[0].iov_len = n;
     w->iov[1].iov_base = r->body;
@@ -490,7 +488,7 @@ static void worker_broken(struct worker *w, const char *why)
 static void on_end_request(struct worker *w)
 {
     struct request *r = w->req;
-    if (w->relay.app_status == APP_STATUS_FINISHED_EARLY && !w->finished_early) {
+    if (w->relay.app_status == PHPW_APP_STATUS_FINISHED && !w->finished_early) {
         w->finished_early = 1;
         if (r != NULL && r->conn != NULL) conn_request_done(r->conn, r);
         return;
@@ -522,7 +520,7 @@ static void on_worker_data(struct worker *w, struct buf *b)
         }
         struct conn *c = w->req->conn;
         int ended = w->relay.ended;
-        if (ended && w->relay.app_status == APP_STATUS_FINISHED_EARLY && n >= 16) {
+        if (ended && w->relay.app_status == PHPW_APP_STATUS_FINISHED && n >= 16) {
             /* The client sees the usual app status 0 (the marker is for us only). */
             uint8_t *end = b->data + off + (size_t)n - 16;
             if (end[1] == FCGI_END_REQUEST && end[4] == 0 && end[5] == 8 && end[6] == 0)

@@ -60,7 +60,7 @@ int request_add_params(struct request *r, const uint8_t *data, size_t len, size_
 int request_add_stdin(struct request *r, const uint8_t *data, size_t len)
 {
     if (grow(&r->body, &r->body_cap, r->body_len + FCGI_HEADER_LEN + len) < 0) return -1;
-    fcgi_header_encode(r->body + r->body_len, FCGI_STDIN, 1, (uint16_t)len, 0);
+    fcgi_header_encode(r->body + r->body_len, FCGI_STDIN, request_worker_id(r), (uint16_t)len, 0);
     memcpy(r->body + r->body_len + FCGI_HEADER_LEN, data, len);
     r->body_len += FCGI_HEADER_LEN + len;
     return 0;

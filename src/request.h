@@ -29,6 +29,13 @@ struct request {
     uint64_t started_ms;
 };
 
+/* The request id used on the worker channel: it tells the worker whether the client keeps its
+ * connection (see PHPW_REQUEST_ID_KEEP_CONN in sapi/phpw.h). */
+static inline uint16_t request_worker_id(const struct request *r)
+{
+    return r->keep_conn ? 2 : 1;
+}
+
 struct request *request_new(uint16_t client_id, uint8_t keep_conn);
 /* Append to params/body; 0, or -1 when out of memory or past limit. */
 int request_add_params(struct request *r, const uint8_t *data, size_t len, size_t limit);
