@@ -48,8 +48,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/libphpmgr
 
 unit: $(UNIT_BIN)
 
+# Unit tests run twice: plain and under ASan/UBSan.
 test: deps
 	$(MAKE) all unit
+	$(MAKE) asan
 	tests/run.sh
 
 run: deps all

@@ -28,6 +28,26 @@ static int is_ws(uint8_t c)
     return c == ' ' || c == '\t';
 }
 
+/* End of the field-value bytes from p, at most e: eight bytes at a time while a word holds no byte
+ * below 0x20 and no DEL (exact as booleans with the borrow tricks), bytewise around the rest. */
+static uint32_t scan_value(const uint8_t *h, uint32_t p, uint32_t e)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    for (;;) {
+        while (e - p >= 8) {
+            uint64_t x, y;
+            memcpy(&x, h + p, 8);
+            y = x ^ (ones * 0x7f);
+            if (((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs)) break;
+            p += 8;
+        }
+        uint32_t stop = e - p < 8 ? e : p + 8;
+        while (p < stop && is_vchar(h[p]))
+            p++;
+        if (p < stop || p == e) return p;
+    }
+}
+
 /* Case-insensitive compare of a header name (token characters) with a lowercase literal: for
  * token characters, (c | 0x20) is a given lowercase letter or '-' only when c is that character
  * in either case. */
@@ -86,8 +106,7 @@ static int next_line(const struct cgi_response *r, uint32_t *pos, uint32_t *name
     while (p < e && is_ws(h[p]))
         p++;
     uint32_t v = p;
-    while (p < e && is_vchar(h[p]))
-        p++;
+    p = scan_value(h, p, e);
     if (p != e) return -1;
     while (p > v && is_ws(h[p - 1]))
         p--;
@@ -188,23 +207,33 @@ ssize_t cgi_response_feed(struct cgi_response *r, const uint8_t *data, size_t le
 {
     if (r->state == S_ERROR) return -1;
     if (r->state == S_READY) return 0;
-    size_t i = 0;
+    /* Find the empty line that ends the block: each LF ends a line; the line is empty when it
+     * held nothing or a lone CR (line_len and line_first carry a line across chunks). */
+    size_t i = 0, used = len;
+    int done = 0;
     while (i < len) {
         const uint8_t *lf = memchr(data + i, '\n', len - i);
-        size_t n = lf ? (size_t)(lf - (data + i)) + 1 : len - i;
-        if (n > (size_t)(r->hdr_cap - r->hdr_len)) return feed_fail(r, "header block too large");
-        memcpy(r->hdr + r->hdr_len, data + i, n);
-        r->hdr_len += (uint32_t)n;
-        i += n;
-        if (!lf) break;
-        uint32_t ll = r->hdr_len - r->line_start; /* with its LF */
-        if (ll == 1 || (ll == 2 && r->hdr[r->line_start] == '\r')) {
-            if (parse_block(r) < 0) return -1;
-            return (ssize_t)i;
+        if (!lf) {
+            if (r->line_len == 0) r->line_first = data[i];
+            r->line_len += r->line_len < 2 ? (uint8_t)(len - i < 2 ? len - i : 2) : 0;
+            break;
         }
-        r->line_start = r->hdr_len;
+        size_t j = (size_t)(lf - data);
+        size_t total = r->line_len + (j - i);
+        uint8_t first = r->line_len ? r->line_first : (j > i ? data[i] : 0);
+        r->line_len = 0;
+        i = j + 1;
+        if (total == 0 || (total == 1 && first == '\r')) {
+            used = i;
+            done = 1;
+            break;
+        }
     }
-    return (ssize_t)len;
+    if (used > (size_t)(r->hdr_cap - r->hdr_len)) return feed_fail(r, "header block too large");
+    memcpy(r->hdr + r->hdr_len, data, used);
+    r->hdr_len += (uint32_t)used;
+    if (done && parse_block(r) < 0) return -1;
+    return (ssize_t)used;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -334,8 +363,10 @@ size_t cgi_response_head(struct cgi_response *r, const struct cgi_response_opts 
         r->mode = CGI_BODY_CLOSE;
         r->keep_alive = 0;
     }
-    if (r->keep_alive) puts_(&w, "Connection: keep-alive\r\n");
-    else puts_(&w, "Connection: close\r\n");
+    if (r->keep_alive)
+        puts_(&w, "Connection: keep-alive\r\n");
+    else
+        puts_(&w, "Connection: close\r\n");
 
     uint32_t pos = 0, n, nl, v, vl;
     while (next_line_fast(r, &pos, &n, &nl, &v, &vl) == 1) {
@@ -540,8 +571,10 @@ size_t cgi_response_simple(uint8_t *out, size_t cap, int status, const char *dat
         put_u64(&w, body_len);
         put(&w, "\r\n", 2);
     }
-    if (keep_alive) puts_(&w, "Connection: keep-alive\r\n\r\n");
-    else puts_(&w, "Connection: close\r\n\r\n");
+    if (keep_alive)
+        puts_(&w, "Connection: keep-alive\r\n\r\n");
+    else
+        puts_(&w, "Connection: close\r\n\r\n");
     if (!bodyless && !head) {
         put(&w, b1, sizeof b1 - 1);
         put(&w, code, rl ? 4 : 3);

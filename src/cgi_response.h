@@ -41,7 +41,8 @@ struct cgi_response {
     /* Header block as received (caller's buffer). */
     uint8_t *hdr;
     uint32_t hdr_cap, hdr_len;
-    uint32_t line_start; /* start of the line being received */
+    uint8_t line_len;   /* bytes of the line being received (counted up to 2) */
+    uint8_t line_first; /* its first byte */
     uint8_t state;
 
     /* Parsed from the header block. */

@@ -41,6 +41,57 @@ static int is_ws(uint8_t c)
     return c == ' ' || c == '\t';
 }
 
+/* Word-at-a-time scanning (SWAR): a 64-bit word holds 8 bytes; "any byte below n" and "any byte
+ * equal to c" are exact as booleans with the classic borrow tricks, so the byte loops below only
+ * run where a word holds a byte that needs a closer look. Loads use memcpy (unaligned-safe) and
+ * never go past the end given. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static uint64_t any_below(uint64_t x, unsigned n)
+{
+    return (x - ONES * n) & ~x & HIGHS;
+}
+
+static uint64_t any_equal(uint64_t x, unsigned c)
+{
+    return any_below(x ^ (ONES * c), 1);
+}
+
+/* End of the field-value bytes (HTAB, SP, VCHAR, obs-text) starting at p, at most e. */
+static size_t scan_value(const uint8_t *buf, size_t p, size_t e)
+{
+    for (;;) {
+        while (e - p >= 8) {
+            uint64_t x;
+            memcpy(&x, buf + p, 8);
+            if (any_below(x, 0x20) | any_equal(x, 0x7f)) break; /* a CTL, or just an HTAB */
+            p += 8;
+        }
+        size_t stop = e - p < 8 ? e : p + 8;
+        while (p < stop && (cls[buf[p]] & C_VALUE))
+            p++;
+        if (p < stop || p == e) return p;
+    }
+}
+
+/* End of the request-target bytes starting at p, at most e. */
+static size_t scan_target(const uint8_t *buf, size_t p, size_t e)
+{
+    for (;;) {
+        while (e - p >= 8) {
+            uint64_t x;
+            memcpy(&x, buf + p, 8);
+            if (any_below(x, 0x21) | any_equal(x, 0x7f) | any_equal(x, '#')) break;
+            p += 8;
+        }
+        size_t stop = e - p < 8 ? e : p + 8;
+        while (p < stop && (cls[buf[p]] & C_TARGET))
+            p++;
+        if (p < stop || p == e) return p;
+    }
+}
+
 /* Case-insensitive compare of a token against a lowercase literal. Valid for tokens only: for
  * token characters, (c | 0x20) equals a lowercase letter or '-' exactly when c is that character
  * in either case. */
@@ -209,8 +260,7 @@ static ssize_t parse_request_line(struct http_request *r, const uint8_t *buf, si
     r->method = (uint8_t)method_lookup(buf + s, p - s);
 
     size_t t = ++p;
-    while (p < e && (cls[buf[p]] & C_TARGET))
-        p++;
+    p = scan_target(buf, p, e);
     if (p == t || p == e || buf[p] != ' ') return fail(r, 400, "invalid request target");
     r->target = span(t, p - t);
 
@@ -315,8 +365,7 @@ static ssize_t parse_header_line(struct http_request *r, const uint8_t *buf, siz
     while (p < e && is_ws(buf[p]))
         p++;
     size_t v = p;
-    while (p < e && (cls[buf[p]] & C_VALUE))
-        p++;
+    p = scan_value(buf, p, e);
     if (p != e) return fail(r, 400, "control byte in a header value");
     while (p > v && is_ws(buf[p - 1]))
         p--;

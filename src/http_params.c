@@ -269,19 +269,6 @@ static void put_nv_len(struct out *w, size_t n)
     }
 }
 
-/* nginx passes a header only when its name is letters, digits and '-' (ignore_invalid_headers,
- * underscores_in_headers off). */
-static int passable_name(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-'))
-            return 0;
-    }
-    return n > 0;
-}
-
 /* A passable name (letters, digits, '-') equal to a lowercase literal, ignoring case. */
 static int name_eq(const uint8_t *p, size_t n, const char *lower, size_t ln)
 {
@@ -318,26 +305,41 @@ static unsigned name_bucket(const uint8_t *p, size_t n)
     return (unsigned)(n * 7 + (p[n - 1] | 0x20) * 3 + (p[n / 2] | 0x20)) & 255;
 }
 
+/* HTTP_* spelling of a header name character: letters upper case, digits, '-' as '_'; 0 for
+ * every other character (nginx drops such headers). */
+static const uint8_t cgi_char[256] = {
+    ['-'] = '_', ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5',
+    ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9', ['A'] = 'A', ['B'] = 'B', ['C'] = 'C',
+    ['D'] = 'D', ['E'] = 'E', ['F'] = 'F', ['G'] = 'G', ['H'] = 'H', ['I'] = 'I', ['J'] = 'J',
+    ['K'] = 'K', ['L'] = 'L', ['M'] = 'M', ['N'] = 'N', ['O'] = 'O', ['P'] = 'P', ['Q'] = 'Q',
+    ['R'] = 'R', ['S'] = 'S', ['T'] = 'T', ['U'] = 'U', ['V'] = 'V', ['W'] = 'W', ['X'] = 'X',
+    ['Y'] = 'Y', ['Z'] = 'Z', ['a'] = 'A', ['b'] = 'B', ['c'] = 'C', ['d'] = 'D', ['e'] = 'E',
+    ['f'] = 'F', ['g'] = 'G', ['h'] = 'H', ['i'] = 'I', ['j'] = 'J', ['k'] = 'K', ['l'] = 'L',
+    ['m'] = 'M', ['n'] = 'N', ['o'] = 'O', ['p'] = 'P', ['q'] = 'Q', ['r'] = 'R', ['s'] = 'S',
+    ['t'] = 'T', ['u'] = 'U', ['v'] = 'V', ['w'] = 'W', ['x'] = 'X', ['y'] = 'Y', ['z'] = 'Z',
+};
+
 static void http_vars(struct out *w, const struct http_request *req, const uint8_t *buf)
 {
     const struct http_header *hs = req->headers;
-    /* Most requests repeat no header name: count names per bucket first, so that only names
-     * sharing a bucket pay for the pairwise comparison. */
-    uint8_t bucket_count[256];
-    memset(bucket_count, 0, sizeof bucket_count);
+    /* Most requests repeat no header name: mark the buckets used once and twice first, so that
+     * only names sharing a bucket pay for pairwise comparison. */
+    uint64_t once[4] = {0, 0, 0, 0}, twice[4] = {0, 0, 0, 0};
     for (unsigned i = 0; i < req->nheaders; i++) {
         unsigned b = name_bucket(buf + hs[i].name.off, hs[i].name.len);
-        if (bucket_count[b] < 2) bucket_count[b]++;
+        uint64_t bit = 1ULL << (b & 63);
+        twice[b >> 6] |= once[b >> 6] & bit;
+        once[b >> 6] |= bit;
     }
     for (unsigned i = 0; i < req->nheaders; i++) {
         const struct http_header *h = &hs[i];
         const uint8_t *name = buf + h->name.off;
         size_t nl = h->name.len;
-        if (!passable_name(name, nl)) continue;
         if (name_is(name, nl, "proxy")) continue; /* httpoxy: no HTTP_PROXY */
         size_t vl = h->value.len;
         int dups = 0;
-        if (bucket_count[name_bucket(name, nl)] > 1) {
+        unsigned b = name_bucket(name, nl);
+        if (twice[b >> 6] >> (b & 63) & 1) {
             int seen = 0;
             for (unsigned j = 0; j < i && !seen; j++)
                 seen = same_name(buf, &hs[j], h);
@@ -348,15 +350,28 @@ static void http_vars(struct out *w, const struct http_request *req, const uint8
                     dups = 1;
                 }
         }
+        /* Write the pair's lengths and name, checking the name as it is spelled out; a name
+         * nginx would drop is taken back out. (A repeated name is as passable as its first line,
+         * so the duplicate scans above never join a passable name with a dropped one.) */
+        size_t start = w->len;
         put_nv_len(w, 5 + nl);
         put_nv_len(w, vl);
         uint8_t *d = reserve(w, 5 + nl);
+        uint8_t bad = 0;
         if (d) {
             memcpy(d, "HTTP_", 5);
             for (size_t k = 0; k < nl; k++) {
-                uint8_t c = name[k];
-                d[5 + k] = c >= 'a' ? (uint8_t)(c - 32) : c == '-' ? '_' : c;
+                uint8_t c = cgi_char[name[k]];
+                d[5 + k] = c;
+                bad |= c == 0;
             }
+        } else {
+            for (size_t k = 0; k < nl; k++)
+                bad |= cgi_char[name[k]] == 0;
+        }
+        if (bad) {
+            w->len = start;
+            continue;
         }
         put(w, buf + h->value.off, h->value.len);
         if (!dups) continue;

@@ -14,7 +14,7 @@ logdir=$(mktemp -d /tmp/phpmgr-tests.XXXXXX)
 run_one() { # name, command...
     local name=$1 out rc p f
     shift
-    out="$logdir/$(basename "$name").log"
+    out="$logdir/$(echo "$name" | tr "/" "_").log"
     echo "== $name"
     timeout -k 10 "${TEST_TIMEOUT:-900}" "$@" >"$out" 2>&1
     rc=$?
@@ -31,7 +31,7 @@ run_one() { # name, command...
     failed=$((failed + f))
 }
 
-for t in "$BUILD"/tests/test_*; do
+for t in "$BUILD"/tests/test_* build/asan/tests/test_*; do
     [ -x "$t" ] && run_one "$t" "$t"
 done
 for t in tests/integration/test_*.py; do
