@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "fdreg.h"
+#include "http_conn.h"
 #include "listen.h"
 #include "log.h"
 #include "pool.h"
@@ -27,9 +28,12 @@
 
 struct listener {
     struct op op;
+    enum conn_kind kind;
+    struct http_site_ctx *site; /* HTTP listeners: the pool's site, owned here */
     int fd;
     int multishot;
     int rearm_on_tick; /* accept failed for lack of fds: retry on the next tick */
+    size_t pool_index;
     struct pool *pool;
     const char *address;
     struct allowed_clients allowed;
@@ -138,7 +142,7 @@ static void on_accept(struct listener *l, const struct completion *c)
                       l->address);
             close(c->res);
         } else {
-            conn_accepted(l->pool, c->res);
+            conn_accepted(l->pool, c->res, l->kind, l->site);
         }
         if (l->multishot && (c->flags & RING_CQE_MORE)) return; /* still armed */
     } else if (l->fd < 0) {
@@ -160,6 +164,7 @@ static void on_tick(void)
 {
     uint64_t now = clock_ms();
     for (size_t i = 0; i < cfg->n_pools; i++) pool_tick(pools[i]);
+    conn_tick(now);
     for (size_t i = 0; i < n_listeners; i++)
         if (listeners[i].rearm_on_tick && listeners[i].fd >= 0 && !stopping) {
             listeners[i].rearm_on_tick = 0;
@@ -255,31 +260,53 @@ static int check_root(const struct master_opts *o)
     return 0;
 }
 
+static int open_one(size_t pool_index, const char *address, enum conn_kind kind)
+{
+    const struct pool_config *pc = &cfg->pools[pool_index];
+    struct listener *l = &listeners[n_listeners];
+    char err[512];
+    /* As php-fpm: a unix socket belongs to the pool's user/group unless listen.* say. */
+    struct listen_opts lo = {address, pc->listen_backlog,
+                             pc->listen_owner ? pc->listen_owner : pc->user,
+                             pc->listen_group ? pc->listen_group : pc->group, pc->listen_mode};
+    l->fd = listen_open(&lo, err, sizeof(err));
+    if (l->fd < 0) {
+        log_error("[pool %s] %s", pc->name, err);
+        return -1;
+    }
+    n_listeners++;
+    l->pool_index = pool_index;
+    l->kind = kind;
+    l->op.kind = OP_ACCEPT;
+    l->address = address;
+    if (fdreg_add(l->fd) < 0) return -1;
+    /* allowed_clients is php-fpm's FastCGI rule; HTTP uses http.trusted_proxies instead. */
+    if (kind == CONN_FCGI &&
+        allowed_clients_parse(pc->allowed_clients, &l->allowed, err, sizeof(err)) < 0) {
+        log_error("[pool %s] %s", pc->name, err);
+        return -1;
+    }
+    if (kind == CONN_HTTP) {
+        l->site = http_conn_site_new(pc, err, sizeof(err));
+        if (l->site == NULL) {
+            log_error("[pool %s] %s", pc->name, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int open_listeners(void)
 {
-    listeners = calloc(cfg->n_pools, sizeof(*listeners));
+    size_t n = cfg->n_pools;
+    for (size_t i = 0; i < cfg->n_pools; i++)
+        for (char **h = cfg->pools[i].http_listen; h && *h; h++) n++;
+    listeners = calloc(n, sizeof(*listeners));
     if (listeners == NULL) return -1;
     for (size_t i = 0; i < cfg->n_pools; i++) {
-        const struct pool_config *pc = &cfg->pools[i];
-        struct listener *l = &listeners[n_listeners];
-        char err[512];
-        /* As php-fpm: a unix socket belongs to the pool's user/group unless listen.* say. */
-        struct listen_opts lo = {pc->listen, pc->listen_backlog,
-                                 pc->listen_owner ? pc->listen_owner : pc->user,
-                                 pc->listen_group ? pc->listen_group : pc->group, pc->listen_mode};
-        l->fd = listen_open(&lo, err, sizeof(err));
-        if (l->fd < 0) {
-            log_error("[pool %s] %s", pc->name, err);
-            return -1;
-        }
-        n_listeners++;
-        if (fdreg_add(l->fd) < 0) return -1;
-        if (allowed_clients_parse(pc->allowed_clients, &l->allowed, err, sizeof(err)) < 0) {
-            log_error("[pool %s] %s", pc->name, err);
-            return -1;
-        }
-        l->op.kind = OP_ACCEPT;
-        l->address = pc->listen;
+        if (open_one(i, cfg->pools[i].listen, CONN_FCGI) < 0) return -1;
+        for (char **h = cfg->pools[i].http_listen; h && *h; h++)
+            if (open_one(i, *h, CONN_HTTP) < 0) return -1;
     }
     return 0;
 }
@@ -340,8 +367,8 @@ int master_run(struct config *config, const struct master_opts *o)
     for (size_t i = 0; i < cfg->n_pools; i++) {
         pools[i] = pool_create(&cfg->pools[i], o->allow_root, cfg->global.log_limit);
         if (pools[i] == NULL || pool_start(pools[i]) < 0) goto fail;
-        listeners[i].pool = pools[i];
     }
+    for (size_t i = 0; i < n_listeners; i++) listeners[i].pool = pools[listeners[i].pool_index];
     for (size_t i = 0; i < n_listeners; i++) {
         listeners[i].multishot = ring_has_multishot_accept();
         arm_accept(&listeners[i]);
@@ -374,7 +401,10 @@ int master_run(struct config *config, const struct master_opts *o)
     conn_reap();
     for (size_t i = 0; i < cfg->n_pools; i++) pool_free(pools[i]);
     free(pools);
-    for (size_t i = 0; i < n_listeners; i++) allowed_clients_free(&listeners[i].allowed);
+    for (size_t i = 0; i < n_listeners; i++) {
+        allowed_clients_free(&listeners[i].allowed);
+        http_conn_site_free(listeners[i].site);
+    }
     free(listeners);
     ring_exit();
     if (cfg->global.pid_file) unlink(cfg->global.pid_file);

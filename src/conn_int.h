@@ -1,0 +1,77 @@
+/* Inside a client connection: the state every protocol shares (socket, input buffer, send
+ * queue, the open request) and the hooks by which conn.c hands a protocol its events. Only
+ * conn.c, fcgi_conn.c and http_conn.c include this. */
+#ifndef PHPMGR_CONN_INT_H
+#define PHPMGR_CONN_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "ring.h"
+
+struct conn;
+struct request;
+
+struct conn_proto {
+    const char *name;
+    /* New bytes are in c->in[0..in_len): consume what forms complete units (memmove is done by
+     * the caller from c->in_off). */
+    void (*on_input)(struct conn *c);
+    /* Worker output (FastCGI records, ids already the client's) for c's open request. */
+    void (*on_worker_data)(struct conn *c, struct buf *b);
+    /* The request's worker is done with it (END_REQUEST, or it failed with status). */
+    void (*on_request_done)(struct conn *c, struct request *r);
+    void (*on_request_failed)(struct conn *c, struct request *r, int status);
+    /* The send queue drained below CONN_LOW_WATER (streaming a file). May be NULL. */
+    void (*on_drain)(struct conn *c);
+    /* Periodic check: timeouts. May be NULL. */
+    void (*on_tick)(struct conn *c, uint64_t now_ms);
+    /* Free protocol state. May be NULL. */
+    void (*on_free)(struct conn *c);
+};
+
+#define CONN_LOW_WATER (64 * 1024)
+
+struct conn {
+    struct op op_recv;
+    struct op op_send;
+    struct conn *prev, *next; /* every open connection */
+    struct conn *next_dead;
+    const struct conn_proto *proto;
+    void *proto_state;
+    struct pool *pool;
+    int fd;
+    unsigned inflight;    /* ops submitted and not completed */
+    uint8_t recv_posted;  /* a recv is in flight */
+    uint8_t recv_paused;  /* the protocol does not want more input now */
+    uint8_t sending;      /* a send is in flight */
+    uint8_t closing;      /* close once the send queue is empty */
+    uint8_t dead;         /* shut down; freed when nothing is in flight */
+    uint8_t on_dead_list;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    size_t in_off; /* bytes of in already consumed by the protocol */
+    size_t in_max; /* the input buffer never grows past this */
+    struct buf_queue out;
+    struct request *req; /* the one request this connection has open */
+    uint64_t last_active_ms;
+};
+
+/* For the protocols. */
+void conn_kill(struct conn *c);
+void conn_queue(struct conn *c, const void *data, size_t len);
+void conn_queue_buf(struct conn *c, struct buf *b);
+/* Ask for more input (after recv_paused), e.g. once a response is done. */
+void conn_resume_input(struct conn *c);
+/* The response to c->req is complete on the wire as far as the protocol is concerned: let go of
+ * the request; close after the send queue drains unless keep. */
+void conn_finish_request(struct conn *c, struct request *r, int keep);
+/* Submit c->req to the pool. */
+void conn_submit(struct conn *c);
+
+extern const struct conn_proto fcgi_conn_proto;
+extern const struct conn_proto http_conn_proto;
+
+#endif

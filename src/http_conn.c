@@ -1,0 +1,926 @@
+#include "http_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cgi_response.h"
+#include "clock.h"
+#include "config.h"
+#include "conn_int.h"
+#include "fcgi.h"
+#include "fdreg.h"
+#include "http.h"
+#include "http_params.h"
+#include "log.h"
+#include "pool.h"
+#include "request.h"
+#include "version.h"
+
+#define HTTP_MAX_HEADERS 128
+#define RESP_HDR_CAP 16384
+#define PARAMS_SCRATCH (256 * 1024)
+#define MAX_TRUSTED 64
+
+struct cidr {
+    int family;
+    uint8_t addr[16];
+    unsigned bits;
+};
+
+struct http_site_ctx {
+    struct http_site site;
+    char *root; /* document root, NUL-terminated */
+    int root_fd;
+    struct http_limits limits;
+    int keepalive_ms, header_ms, body_ms;
+    struct cidr trusted[MAX_TRUSTED];
+    size_t n_trusted;
+    const char *pool;
+};
+
+enum http_stage {
+    HS_HEAD,   /* reading a request head (or idle between requests) */
+    HS_BODY,   /* reading its body */
+    HS_WORKER, /* a worker runs it; the response streams back */
+    HS_STATIC, /* streaming a static file */
+    HS_DONE,   /* the response is out; the connection closes */
+};
+
+struct http_state {
+    const struct http_site_ctx *site;
+    enum http_stage stage;
+    uint64_t stage_ms; /* when the current head started arriving (HS_HEAD with bytes) */
+    struct http_request req;
+    struct http_header headers[HTTP_MAX_HEADERS];
+    uint8_t *head_copy; /* a chunked request's head, kept until its params are encoded */
+    uint32_t head_copy_cap;
+    uint8_t keep_alive;
+    uint8_t is_head;
+    uint8_t http_minor;
+    uint8_t https;
+    /* body */
+    uint64_t body_left;
+    struct http_chunked chunked;
+    struct http_route route;
+    char *scratch; /* routing output (file names) */
+    size_t scratch_cap;
+    /* response */
+    struct cgi_response resp;
+    uint8_t resp_hdr[RESP_HDR_CAP];
+    uint8_t head_sent;
+    uint8_t rec_hdr[FCGI_HEADER_LEN];
+    unsigned rec_hdr_have;
+    uint32_t rec_content_left;
+    uint8_t rec_pad_left;
+    /* static file */
+    int file_fd;
+    uint64_t file_off, file_left;
+    /* connection addresses */
+    char remote_addr[INET6_ADDRSTRLEN], remote_port[8], server_addr[INET6_ADDRSTRLEN],
+        server_port[8];
+    struct sockaddr_storage peer;
+};
+
+static uint8_t params_scratch[PARAMS_SCRATCH];
+
+/* ---- small helpers ---- */
+
+static const char *http_date(void)
+{
+    static char date[CGI_DATE_LEN + 1];
+    static time_t cached;
+    time_t now = time(NULL);
+    if (now != cached) {
+        cgi_response_date(date, now);
+        cached = now;
+    }
+    return date;
+}
+
+static struct http_state *st(struct conn *c)
+{
+    return c->proto_state;
+}
+
+/* A response made here; the connection stays open only when keep and the request allows it. */
+static void answer_simple(struct conn *c, int status, int keep)
+{
+    struct http_state *s = st(c);
+    uint8_t out[1024];
+    keep = keep && s->keep_alive;
+    size_t n = cgi_response_simple(out, sizeof(out), status, http_date(), keep, s->is_head);
+    if (n > sizeof(out)) n = 0;
+    conn_queue(c, out, n);
+    if (!keep) {
+        s->stage = HS_DONE;
+        c->closing = 1;
+        c->recv_paused = 1;
+        if (!c->sending && c->out.head == NULL) conn_kill(c);
+    } else {
+        s->stage = HS_HEAD;
+        s->stage_ms = 0;
+        http_request_init(&s->req, s->headers, HTTP_MAX_HEADERS, &s->site->limits);
+    }
+}
+
+static int cidr_parse(const char *text, struct cidr *out)
+{
+    char buf[64];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    if (n >= sizeof(buf)) return -1;
+    memcpy(buf, text, n);
+    buf[n] = 0;
+    memset(out, 0, sizeof(*out));
+    unsigned max;
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        max = 128;
+    } else {
+        return -1;
+    }
+    out->bits = max;
+    if (slash) {
+        char *end;
+        long b = strtol(slash + 1, &end, 10);
+        if (*end || b < 0 || b > (long)max) return -1;
+        out->bits = (unsigned)b;
+    }
+    return 0;
+}
+
+static int cidr_match(const struct cidr *c, int family, const uint8_t *addr)
+{
+    if (c->family != family) return 0;
+    unsigned full = c->bits / 8, rest = c->bits % 8;
+    if (memcmp(c->addr, addr, full) != 0) return 0;
+    if (rest == 0) return 1;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (c->addr[full] & mask) == (addr[full] & mask);
+}
+
+static int addr_trusted(const struct http_site_ctx *site, int family, const uint8_t *addr)
+{
+    for (size_t i = 0; i < site->n_trusted; i++)
+        if (cidr_match(&site->trusted[i], family, addr)) return 1;
+    return 0;
+}
+
+/* Route-time file check: one stat; escapes through symlinks are refused when a static file is
+ * opened (openat2 RESOLVE_BENEATH), and scripts are opened by PHP as under php-fpm. */
+static int site_stat(void *ctx, const char *path, size_t len)
+{
+    (void)ctx;
+    (void)len;
+    struct stat sb;
+    if (stat(path, &sb) < 0) return HTTP_FILE_NONE;
+    return S_ISREG(sb.st_mode) ? HTTP_FILE_REGULAR : HTTP_FILE_OTHER;
+}
+
+struct http_site_ctx *http_conn_site_new(const struct pool_config *pc, char *err, size_t errlen)
+{
+    if (pc->http_document_root == NULL) {
+        snprintf(err, errlen, "http.listen needs http.document_root");
+        return NULL;
+    }
+    struct http_site_ctx *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->root = realpath(pc->http_document_root, NULL);
+    if (s->root == NULL) {
+        snprintf(err, errlen, "http.document_root '%s': %s", pc->http_document_root,
+                 strerror(errno));
+        free(s);
+        return NULL;
+    }
+    s->root_fd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (s->root_fd < 0 || fdreg_add(s->root_fd) < 0) {
+        if (s->root_fd >= 0) close(s->root_fd);
+        snprintf(err, errlen, "http.document_root '%s': %s", s->root, strerror(errno));
+        free(s->root);
+        free(s);
+        return NULL;
+    }
+    s->site.document_root.p = s->root;
+    s->site.document_root.len = strlen(s->root);
+    if (pc->http_index) {
+        s->site.index.p = pc->http_index;
+        s->site.index.len = strlen(pc->http_index);
+    }
+    s->site.static_files = pc->http_static ? 1 : 0;
+    s->site.path_info = 1;
+    s->site.stat = site_stat;
+    s->limits.max_header_size = (uint32_t)pc->http_max_header_size;
+    s->limits.max_body = (uint64_t)pc->http_max_body_size;
+    s->keepalive_ms = pc->http_keepalive_timeout_ms;
+    s->header_ms = pc->http_header_timeout_ms;
+    s->body_ms = pc->http_body_timeout_ms;
+    s->pool = pc->name;
+    for (char **t = pc->http_trusted_proxies; t && *t; t++) {
+        if (s->n_trusted == MAX_TRUSTED || cidr_parse(*t, &s->trusted[s->n_trusted]) < 0) {
+            snprintf(err, errlen, "http.trusted_proxies: cannot use '%s'", *t);
+            http_conn_site_free(s);
+            return NULL;
+        }
+        s->n_trusted++;
+    }
+    return s;
+}
+
+void http_conn_site_free(struct http_site_ctx *s)
+{
+    if (s == NULL) return;
+    fdreg_del(s->root_fd);
+    close(s->root_fd);
+    free(s->root);
+    free(s);
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *host, size_t hl, char *port,
+                      size_t pl)
+{
+    host[0] = 0;
+    port[0] = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, (socklen_t)hl);
+        snprintf(port, pl, "%u", ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+            inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, (socklen_t)hl);
+        else
+            inet_ntop(AF_INET6, &a->sin6_addr, host, (socklen_t)hl);
+        snprintf(port, pl, "%u", ntohs(a->sin6_port));
+    } else {
+        snprintf(host, hl, "unix:");
+    }
+}
+
+int http_conn_attach(struct conn *c, const void *ctx)
+{
+    const struct http_site_ctx *site = ctx;
+    struct http_state *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        log_error("[pool %s] out of memory for an HTTP connection", site->pool);
+        return -1;
+    }
+    s->site = site;
+    s->file_fd = -1;
+    s->keep_alive = 1;
+    c->proto_state = s;
+    /* Room for a whole head plus a body piece; a head over the limit is answered 431. */
+    size_t need = (site->limits.max_header_size ? site->limits.max_header_size
+                                                : HTTP_DEFAULT_MAX_HEADER_SIZE) +
+                  64 * 1024;
+    if (need > c->in_max) c->in_max = need;
+    struct sockaddr_storage local;
+    socklen_t len = sizeof(local);
+    if (getsockname(c->fd, (struct sockaddr *)&local, &len) == 0)
+        addr_text(&local, s->server_addr, sizeof(s->server_addr), s->server_port,
+                  sizeof(s->server_port));
+    len = sizeof(s->peer);
+    if (getpeername(c->fd, (struct sockaddr *)&s->peer, &len) == 0)
+        addr_text(&s->peer, s->remote_addr, sizeof(s->remote_addr), s->remote_port,
+                  sizeof(s->remote_port));
+    http_request_init(&s->req, s->headers, HTTP_MAX_HEADERS, &site->limits);
+    return 0;
+}
+
+static void http_free(struct conn *c)
+{
+    struct http_state *s = st(c);
+    if (s == NULL) return;
+    if (s->file_fd >= 0) close(s->file_fd);
+    free(s->head_copy);
+    free(s->scratch);
+    free(s);
+    c->proto_state = NULL;
+}
+
+/* ---- request side ---- */
+
+/* X-Forwarded-For / X-Forwarded-Proto from a trusted proxy: the client is the rightmost
+ * address not itself a trusted proxy. */
+static void apply_forwarded(struct conn *c, const uint8_t *buf, struct http_conn_info *ci,
+                            char *addr_out, size_t addr_cap)
+{
+    struct http_state *s = st(c);
+    const struct http_site_ctx *site = s->site;
+    if (site->n_trusted == 0) return;
+    uint8_t peer[16];
+    int fam = s->peer.ss_family;
+    if (fam == AF_INET) {
+        memcpy(peer, &((struct sockaddr_in *)&s->peer)->sin_addr, 4);
+    } else if (fam == AF_INET6) {
+        const struct in6_addr *a6 = &((struct sockaddr_in6 *)&s->peer)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            fam = AF_INET;
+            memcpy(peer, &a6->s6_addr[12], 4);
+        } else {
+            memcpy(peer, a6, 16);
+        }
+    } else {
+        return;
+    }
+    if (!addr_trusted(site, fam, peer)) return;
+    int h = http_header_find(&s->req, buf, "X-Forwarded-Proto", 17);
+    if (h >= 0) {
+        const struct http_span *v = &s->req.headers[h].value;
+        if (v->len == 5 && strncasecmp((const char *)buf + v->off, "https", 5) == 0) ci->https = 1;
+    }
+    h = http_header_find(&s->req, buf, "X-Forwarded-For", 15);
+    if (h < 0) return;
+    const struct http_span *v = &s->req.headers[h].value;
+    const char *p = (const char *)buf + v->off;
+    size_t end = v->len;
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && p[start - 1] != ',') start--;
+        size_t a = start, b = end;
+        while (a < b && (p[a] == ' ' || p[a] == '\t')) a++;
+        while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t')) b--;
+        char tmp[INET6_ADDRSTRLEN];
+        uint8_t bin[16];
+        if (b - a == 0 || b - a >= sizeof(tmp)) return;
+        memcpy(tmp, p + a, b - a);
+        tmp[b - a] = 0;
+        int f = inet_pton(AF_INET, tmp, bin) == 1 ? AF_INET
+                : inet_pton(AF_INET6, tmp, bin) == 1 ? AF_INET6
+                                                     : 0;
+        if (f == 0) return;
+        snprintf(addr_out, addr_cap, "%s", tmp);
+        ci->remote_addr.p = addr_out;
+        ci->remote_addr.len = strlen(addr_out);
+        if (!addr_trusted(site, f, bin)) return;
+        end = start > 0 ? start - 1 : 0;
+    }
+}
+
+/* Encode the CGI params for the open request and submit it. */
+static void submit_request(struct conn *c, const uint8_t *head, uint64_t chunked_len)
+{
+    struct http_state *s = st(c);
+    struct request *r = c->req;
+    struct http_conn_info ci = {
+        .server_addr = {s->server_addr, strlen(s->server_addr)},
+        .server_port = {s->server_port, strlen(s->server_port)},
+        .remote_addr = {s->remote_addr, strlen(s->remote_addr)},
+        .remote_port = {s->remote_port, strlen(s->remote_port)},
+        .https = 0,
+    };
+    char fwd[INET6_ADDRSTRLEN];
+    apply_forwarded(c, head, &ci, fwd, sizeof(fwd));
+    s->https = ci.https;
+    size_t n = http_params_encode(params_scratch, sizeof(params_scratch), &s->site->site, &ci,
+                                  &s->req, head, &s->route, chunked_len);
+    if (n > sizeof(params_scratch) || request_add_params(r, params_scratch, n, n) < 0) {
+        answer_simple(c, 431, 0);
+        return;
+    }
+    r->params_done = 1;
+    if (request_add_stdin(r, NULL, 0) < 0) {
+        conn_kill(c);
+        return;
+    }
+    r->stdin_done = 1;
+    s->stage = HS_WORKER;
+    s->head_sent = 0;
+    s->rec_hdr_have = 0;
+    s->rec_content_left = 0;
+    s->rec_pad_left = 0;
+    cgi_response_init(&s->resp, s->resp_hdr, sizeof(s->resp_hdr));
+    c->recv_paused = 1; /* a pipelined request waits until this response is out */
+    conn_submit(c);
+}
+
+/* Append body bytes for the worker as STDIN records. */
+static int add_body(struct conn *c, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = n > FCGI_MAX_CONTENT ? FCGI_MAX_CONTENT : n;
+        if (request_add_stdin(c->req, p, k) < 0) {
+            log_error("[pool %s] fd %d: out of memory buffering a request body",
+                      pool_name(c->pool), c->fd);
+            conn_kill(c);
+            return -1;
+        }
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static void read_body(struct conn *c)
+{
+    struct http_state *s = st(c);
+    uint8_t *p = c->in + c->in_off;
+    size_t avail = c->in_len - c->in_off;
+    if (s->req.body == HTTP_BODY_LENGTH) {
+        size_t take = avail < s->body_left ? avail : (size_t)s->body_left;
+        if (add_body(c, p, take) < 0) return;
+        c->in_off += take;
+        s->body_left -= take;
+        if (s->body_left == 0) submit_request(c, s->head_copy, 0);
+        return;
+    }
+    size_t out_len = 0;
+    ssize_t used = http_chunked_decode(&s->chunked, p, avail, p, &out_len);
+    if (used < 0) {
+        log_notice("[pool %s] %s: bad chunked body from %s: %s", pool_name(c->pool),
+                   s->site->root, s->remote_addr, s->chunked.error ? s->chunked.error : "");
+        answer_simple(c, s->chunked.status ? s->chunked.status : 400, 0);
+        return;
+    }
+    if (add_body(c, p, out_len) < 0) return;
+    c->in_off += (size_t)used;
+    if (http_chunked_done(&s->chunked)) submit_request(c, s->head_copy, s->chunked.total);
+}
+
+static void serve_static(struct conn *c, const uint8_t *head);
+
+static void on_head(struct conn *c, size_t head_len)
+{
+    struct http_state *s = st(c);
+    const uint8_t *head = c->in + c->in_off;
+    s->keep_alive = s->req.keep_alive;
+    s->is_head = http_is_head(&s->req);
+    s->http_minor = s->req.version_minor;
+    size_t need = 2 * (size_t)s->req.path.len + 2 * s->site->site.index.len +
+                  s->site->site.document_root.len + 16;
+    if (need > s->scratch_cap) {
+        char *p = realloc(s->scratch, need);
+        if (p == NULL) {
+            conn_kill(c);
+            return;
+        }
+        s->scratch = p;
+        s->scratch_cap = need;
+    }
+    int kind = http_route(&s->site->site, &s->req, head, s->scratch, s->scratch_cap, &s->route);
+    if (kind == HTTP_ROUTE_ERROR) {
+        c->in_off += head_len;
+        answer_simple(c, s->route.status, s->route.status == 404);
+        return;
+    }
+    if (kind == HTTP_ROUTE_STATIC) {
+        if (s->req.body != HTTP_BODY_NONE) {
+            /* nginx answers a body sent to a static file with 405 */
+            c->in_off += head_len;
+            answer_simple(c, 405, 0);
+            return;
+        }
+        serve_static(c, head);
+        c->in_off += head_len;
+        return;
+    }
+    /* A script: keep the head (its spans are needed for the params after the body). */
+    if (head_len > s->head_copy_cap) {
+        uint8_t *p = realloc(s->head_copy, head_len);
+        if (p == NULL) {
+            conn_kill(c);
+            return;
+        }
+        s->head_copy = p;
+        s->head_copy_cap = (uint32_t)head_len;
+    }
+    memcpy(s->head_copy, head, head_len);
+    /* The route's file names point into scratch, which stays put. */
+    c->in_off += head_len;
+    c->req = request_new(1, 0);
+    if (c->req == NULL) {
+        conn_kill(c);
+        return;
+    }
+    c->req->conn = c;
+    if (s->req.body == HTTP_BODY_NONE) {
+        submit_request(c, s->head_copy, 0);
+        return;
+    }
+    s->stage = HS_BODY;
+    s->body_left = s->req.content_length;
+    if (s->req.body == HTTP_BODY_CHUNKED) http_chunked_init(&s->chunked, s->site->limits.max_body);
+    if (s->req.expect_continue && c->in_len == c->in_off)
+        conn_queue(c, CGI_RESPONSE_100_CONTINUE, sizeof(CGI_RESPONSE_100_CONTINUE) - 1);
+    read_body(c);
+}
+
+static void http_input(struct conn *c)
+{
+    struct http_state *s = st(c);
+    while (!c->dead && c->in_off < c->in_len) {
+        if (s->stage == HS_BODY) {
+            read_body(c);
+            return;
+        }
+        if (s->stage != HS_HEAD) {
+            c->recv_paused = 1; /* pipelined bytes wait for the current response */
+            return;
+        }
+        if (s->stage_ms == 0) s->stage_ms = clock_ms();
+        ssize_t n = http_request_parse(&s->req, c->in + c->in_off, c->in_len - c->in_off);
+        if (n == 0) return;
+        if (n < 0) {
+            log_notice("[pool %s] HTTP %d from %s: %s", pool_name(c->pool), s->req.status,
+                       s->remote_addr, s->req.error ? s->req.error : "bad request");
+            s->keep_alive = 0;
+            s->is_head = 0;
+            answer_simple(c, s->req.status ? s->req.status : 400, 0);
+            return;
+        }
+        on_head(c, (size_t)n);
+    }
+}
+
+/* ---- response side ---- */
+
+static void response_complete(struct conn *c, int keep)
+{
+    struct http_state *s = st(c);
+    struct request *r = c->req;
+    keep = keep && s->keep_alive && !c->closing;
+    s->stage = keep ? HS_HEAD : HS_DONE;
+    s->stage_ms = 0;
+    http_request_init(&s->req, s->headers, HTTP_MAX_HEADERS, &s->site->limits);
+    if (r != NULL) conn_finish_request(c, r, keep);
+    if (!keep) {
+        c->closing = 1;
+        c->recv_paused = 1;
+        if (!c->dead && !c->sending && c->out.head == NULL) conn_kill(c);
+        return;
+    }
+    conn_resume_input(c);
+}
+
+static void send_head(struct conn *c, int64_t body_len)
+{
+    struct http_state *s = st(c);
+    struct cgi_response_opts o = {
+        .date = http_date(),
+        .server = NULL,
+        .body_len = body_len,
+        .http_minor = s->http_minor,
+        .head = s->is_head,
+        .keep_alive = s->keep_alive,
+        .keep_x_accel = 0,
+    };
+    uint8_t out[RESP_HDR_CAP + 1024];
+    size_t n = cgi_response_head(&s->resp, &o, out, sizeof(out));
+    if (n > sizeof(out)) {
+        conn_kill(c);
+        return;
+    }
+    conn_queue(c, out, n);
+    s->head_sent = 1;
+}
+
+static void send_body(struct conn *c, const uint8_t *p, size_t len)
+{
+    struct http_state *s = st(c);
+    uint8_t pre[CGI_BODY_PREFIX_MAX];
+    size_t send = 0;
+    size_t pl = cgi_response_body(&s->resp, len, pre, &send);
+    if (pl) conn_queue(c, pre, pl);
+    if (send) conn_queue(c, p, send);
+}
+
+struct piece {
+    uint8_t type;
+    const uint8_t *p;
+    uint32_t len;
+};
+
+#define MAX_PIECES 64
+
+/* Worker records -> pieces of content, across chunk boundaries. Returns pieces found and sets
+ * *ended when an END_REQUEST record completed (bytes after it are ignored). -1: malformed. */
+static int split_records(struct http_state *s, const uint8_t *p, size_t len, struct piece *out,
+                         int max, size_t *used, int *ended)
+{
+    int n = 0;
+    size_t pos = 0;
+    *ended = 0;
+    while (pos < len && n < max) {
+        if (s->rec_hdr_have < FCGI_HEADER_LEN) {
+            s->rec_hdr[s->rec_hdr_have++] = p[pos++];
+            if (s->rec_hdr_have < FCGI_HEADER_LEN) continue;
+            if (s->rec_hdr[0] != FCGI_VERSION_1) return -1;
+            s->rec_content_left = (uint32_t)(s->rec_hdr[4] << 8 | s->rec_hdr[5]);
+            s->rec_pad_left = s->rec_hdr[6];
+        } else if (s->rec_content_left > 0) {
+            size_t k = len - pos < s->rec_content_left ? len - pos : s->rec_content_left;
+            out[n].type = s->rec_hdr[1];
+            out[n].p = p + pos;
+            out[n].len = (uint32_t)k;
+            n++;
+            pos += k;
+            s->rec_content_left -= (uint32_t)k;
+        } else if (s->rec_pad_left > 0) {
+            size_t k = len - pos < s->rec_pad_left ? len - pos : s->rec_pad_left;
+            pos += k;
+            s->rec_pad_left -= (uint8_t)k;
+        }
+        if (s->rec_hdr_have == FCGI_HEADER_LEN && s->rec_content_left == 0 &&
+            s->rec_pad_left == 0) {
+            s->rec_hdr_have = 0;
+            if (s->rec_hdr[1] == FCGI_END_REQUEST) {
+                *ended = 1;
+                break;
+            }
+        }
+    }
+    *used = pos;
+    return n;
+}
+
+static void worker_failed_mid_response(struct conn *c)
+{
+    conn_kill(c);
+}
+
+static void http_worker_data(struct conn *c, struct buf *b)
+{
+    struct http_state *s = st(c);
+    size_t off = 0;
+    while (off < b->len && !c->dead && s->stage == HS_WORKER) {
+        struct piece pieces[MAX_PIECES];
+        size_t used = 0;
+        int ended = 0;
+        int n = split_records(s, b->data + off, b->len - off, pieces, MAX_PIECES, &used, &ended);
+        if (n < 0) {
+            log_warning("[pool %s] malformed FastCGI record from a worker", pool_name(c->pool));
+            if (!s->head_sent)
+                answer_simple(c, 502, 0);
+            else
+                worker_failed_mid_response(c);
+            break;
+        }
+        off += used;
+        for (int i = 0; i < n && !c->dead; i++) {
+            struct piece *pc = &pieces[i];
+            if (pc->type == FCGI_STDERR) {
+                log_warning("[pool %s] FastCGI sent in stderr: \"%.*s\"", pool_name(c->pool),
+                            (int)pc->len, (const char *)pc->p);
+                continue;
+            }
+            if (pc->type != FCGI_STDOUT) continue;
+            const uint8_t *p = pc->p;
+            size_t len = pc->len;
+            if (!s->head_sent) {
+                ssize_t h = cgi_response_feed(&s->resp, p, len);
+                if (h < 0) {
+                    log_warning("[pool %s] bad CGI header block from a worker: %s",
+                                pool_name(c->pool), s->resp.error ? s->resp.error : "");
+                    answer_simple(c, 502, 0);
+                    break;
+                }
+                if (!cgi_response_ready(&s->resp)) continue;
+                p += h;
+                len -= (size_t)h;
+                /* The whole response in hand: send Content-Length instead of chunks. */
+                int64_t body_len = -1;
+                if (ended) {
+                    body_len = (int64_t)len;
+                    for (int j = i + 1; j < n; j++)
+                        if (pieces[j].type == FCGI_STDOUT) body_len += pieces[j].len;
+                }
+                send_head(c, body_len);
+            }
+            if (len > 0) send_body(c, p, len);
+        }
+        if (ended && !c->dead && s->stage == HS_WORKER) {
+            if (!s->head_sent) {
+                if (cgi_response_ready(&s->resp) || s->resp.hdr_len == 0) {
+                    /* no output at all: an empty 200, as php-fpm behind nginx */
+                    cgi_response_feed(&s->resp, (const uint8_t *)"\r\n", 2);
+                }
+                if (!cgi_response_ready(&s->resp)) {
+                    answer_simple(c, 502, 0);
+                    break;
+                }
+                send_head(c, 0);
+            }
+            uint8_t end[CGI_END_MAX];
+            size_t el = cgi_response_end(&s->resp, end);
+            if (el) conn_queue(c, end, el);
+            s->stage = HS_DONE; /* until the pool says the request is over */
+            break;
+        }
+    }
+    buf_put(b);
+}
+
+static void http_request_done(struct conn *c, struct request *r)
+{
+    struct http_state *s = st(c);
+    (void)r;
+    int keep = s->stage == HS_DONE && s->resp.keep_alive;
+    response_complete(c, keep);
+}
+
+static void http_request_failed(struct conn *c, struct request *r, int status)
+{
+    struct http_state *s = st(c);
+    (void)r;
+    if (s->head_sent) {
+        worker_failed_mid_response(c);
+        return;
+    }
+    uint8_t out[1024];
+    size_t n = cgi_response_simple(out, sizeof(out), status, http_date(), s->keep_alive,
+                                   s->is_head);
+    if (n <= sizeof(out)) conn_queue(c, out, n);
+    response_complete(c, 1);
+}
+
+/* ---- static files ---- */
+
+struct mime {
+    const char *ext;
+    const char *type;
+};
+
+static const struct mime mime_types[] = {
+    {"html", "text/html"},         {"htm", "text/html"},
+    {"css", "text/css"},           {"js", "application/javascript"},
+    {"json", "application/json"},  {"txt", "text/plain"},
+    {"xml", "text/xml"},           {"svg", "image/svg+xml"},
+    {"png", "image/png"},          {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},        {"gif", "image/gif"},
+    {"webp", "image/webp"},        {"ico", "image/x-icon"},
+    {"woff", "font/woff"},         {"woff2", "font/woff2"},
+    {"pdf", "application/pdf"},    {"zip", "application/zip"},
+    {"wasm", "application/wasm"},  {"mp4", "video/mp4"},
+    {"map", "application/json"},   {"csv", "text/csv"},
+};
+
+static const char *mime_for(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (dot == NULL || (slash && dot < slash)) return "application/octet-stream";
+    for (size_t i = 0; i < sizeof(mime_types) / sizeof(mime_types[0]); i++)
+        if (strcasecmp(dot + 1, mime_types[i].ext) == 0) return mime_types[i].type;
+    return "application/octet-stream";
+}
+
+static int open_beneath(const struct http_site_ctx *site, const char *abs)
+{
+    size_t rl = strlen(site->root);
+    if (strncmp(abs, site->root, rl) != 0 || (abs[rl] != '/' && abs[rl] != 0)) return -1;
+    const char *rel = abs + rl;
+    while (*rel == '/') rel++;
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, site->root_fd, rel, &how, sizeof(how));
+}
+
+static void stream_static(struct conn *c)
+{
+    struct http_state *s = st(c);
+    while (s->file_left > 0 && c->out.bytes < 2 * CONN_LOW_WATER && !c->dead) {
+        struct buf *b = buf_get();
+        if (b == NULL) {
+            conn_kill(c);
+            return;
+        }
+        size_t want = s->file_left < BUF_CAP ? (size_t)s->file_left : BUF_CAP;
+        ssize_t n = pread(s->file_fd, b->data, want, (off_t)s->file_off);
+        if (n <= 0) {
+            buf_put(b);
+            log_error("[pool %s] reading a static file failed: %s", pool_name(c->pool),
+                      n < 0 ? strerror(errno) : "file shrank");
+            conn_kill(c);
+            return;
+        }
+        b->len = (uint32_t)n;
+        s->file_off += (uint64_t)n;
+        s->file_left -= (uint64_t)n;
+        conn_queue_buf(c, b);
+    }
+    if (s->file_left == 0 && s->stage == HS_STATIC) {
+        close(s->file_fd);
+        s->file_fd = -1;
+        response_complete(c, 1);
+    }
+}
+
+static void http_drain(struct conn *c)
+{
+    struct http_state *s = st(c);
+    if (s->stage == HS_STATIC) stream_static(c);
+}
+
+static void serve_static(struct conn *c, const uint8_t *head)
+{
+    struct http_state *s = st(c);
+    if (s->req.method != HTTP_GET && s->req.method != HTTP_HEAD) {
+        answer_simple(c, 405, 1);
+        return;
+    }
+    int fd = open_beneath(s->site, s->route.filename.p);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        if (fd >= 0) close(fd);
+        answer_simple(c, 404, 1);
+        return;
+    }
+    char etag[64], lm[CGI_DATE_LEN + 1];
+    snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sb.st_mtime,
+             (unsigned long long)sb.st_size);
+    cgi_response_date(lm, sb.st_mtime);
+    int not_modified = 0;
+    int h = http_header_find(&s->req, head, "If-None-Match", 13);
+    if (h >= 0) {
+        const struct http_span *v = &s->req.headers[h].value;
+        size_t el = strlen(etag);
+        not_modified = v->len == el && memcmp(head + v->off, etag, el) == 0;
+        if (!not_modified && v->len == 1 && head[v->off] == '*') not_modified = 1;
+    } else if ((h = http_header_find(&s->req, head, "If-Modified-Since", 17)) >= 0) {
+        const struct http_span *v = &s->req.headers[h].value;
+        not_modified = v->len == CGI_DATE_LEN && memcmp(head + v->off, lm, CGI_DATE_LEN) == 0;
+    }
+    char out[1024];
+    int keep = s->keep_alive;
+    int n;
+    if (not_modified) {
+        close(fd);
+        n = snprintf(out, sizeof(out),
+                     "HTTP/1.1 304 Not Modified\r\nServer: phpmgr/" PHPMGR_VERSION_STRING "\r\nDate: %s\r\n"
+                     "Last-Modified: %s\r\nETag: %s\r\nConnection: %s\r\n\r\n",
+                     http_date(), lm, etag, keep ? "keep-alive" : "close");
+        conn_queue(c, out, (size_t)n);
+        s->stage = HS_STATIC;
+        s->file_left = 0;
+        response_complete(c, 1);
+        return;
+    }
+    n = snprintf(out, sizeof(out),
+                 "HTTP/1.1 200 OK\r\nServer: phpmgr/" PHPMGR_VERSION_STRING "\r\nDate: %s\r\nContent-Type: %s\r\n"
+                 "Content-Length: %llu\r\nLast-Modified: %s\r\nConnection: %s\r\nETag: %s\r\n\r\n",
+                 http_date(), mime_for(s->route.filename.p), (unsigned long long)sb.st_size, lm,
+                 keep ? "keep-alive" : "close", etag);
+    conn_queue(c, out, (size_t)n);
+    s->stage = HS_STATIC;
+    s->file_fd = fd;
+    s->file_off = 0;
+    s->file_left = s->is_head ? 0 : (uint64_t)sb.st_size;
+    c->recv_paused = 1;
+    stream_static(c);
+}
+
+/* ---- timeouts ---- */
+
+static void http_tick(struct conn *c, uint64_t now)
+{
+    struct http_state *s = st(c);
+    const struct http_site_ctx *site = s->site;
+    if (s->stage == HS_HEAD) {
+        if (c->in_len > c->in_off && s->stage_ms && site->header_ms > 0 &&
+            now - s->stage_ms >= (uint64_t)site->header_ms) {
+            /* Slow or stalled head (slowloris): 408 and close. */
+            s->keep_alive = 0;
+            answer_simple(c, 408, 0);
+        } else if (c->in_len == c->in_off && site->keepalive_ms > 0 && !c->sending &&
+                   c->out.head == NULL &&
+                   now - c->last_active_ms >= (uint64_t)site->keepalive_ms) {
+            conn_kill(c);
+        }
+    } else if (s->stage == HS_BODY && site->body_ms > 0 &&
+               now - c->last_active_ms >= (uint64_t)site->body_ms) {
+        s->keep_alive = 0;
+        answer_simple(c, 408, 0);
+    }
+}
+
+const struct conn_proto http_conn_proto = {
+    .name = "http",
+    .on_input = http_input,
+    .on_worker_data = http_worker_data,
+    .on_request_done = http_request_done,
+    .on_request_failed = http_request_failed,
+    .on_drain = http_drain,
+    .on_tick = http_tick,
+    .on_free = http_free,
+};
