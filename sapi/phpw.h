@@ -61,6 +61,10 @@ struct phpw_worker_opts {
  * client's connection closes after the response, PHPW_REQUEST_ID_KEEP_CONN when the client sent
  * FCGI_KEEP_CONN (php-fpm's fastcgi_finish_request() behaves differently on the two). */
 #define PHPW_REQUEST_ID_KEEP_CONN 2
+/* When a request's client goes away, the master sends the worker SIGURG with sigqueue() value =
+ * the request's sequence number on this channel (1 for the first request, counting every
+ * request sent); the worker's next output then fails as php-fpm's write to a closed socket does
+ * (connection_aborted(), ignore_user_abort). A stale signal for an earlier request is ignored. */
 #define PHPW_APP_STATUS_FINISHED 0xFFFFFFFEu
 
 /* Worker main loop (classic mode): accept requests on opts->fd with libfcgi (keep-conn), run each

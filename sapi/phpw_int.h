@@ -9,6 +9,7 @@
 #ifndef PHPMGR_PHPW_INT_H
 #define PHPMGR_PHPW_INT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,8 @@ struct phpw_user_config {
 extern struct phpw_cgi_globals phpw_cgi;
 
 extern sapi_module_struct phpw_sapi_module;
+/* Set from SIGURG when the master says this request's client went away (see phpw.h). */
+extern volatile sig_atomic_t phpw_client_gone;
 extern bool phpw_in_worker; /* set after fork: logs go to the worker's stderr, not the master's */
 
 /* ---- request.c ---- */

@@ -554,7 +554,7 @@ size_t phpw_sapi_ub_write(const char *str, size_t len)
         return len;
     }
     if (rq->ended) return len; /* after fastcgi_finish_request(): discarded */
-    if (phpw_out_write(rq, str, len) < 0) {
+    if (phpw_client_gone || phpw_out_write(rq, str, len) < 0) {
         php_handle_aborted_connection();
         return 0;
     }
@@ -565,7 +565,7 @@ void phpw_sapi_flush(void *server_context)
 {
     struct phpw_req *rq = server_context;
     if (rq == NULL || rq->ended) return;
-    if (FCGX_FFlush(rq->fcgx.out) < 0) php_handle_aborted_connection();
+    if (phpw_client_gone || FCGX_FFlush(rq->fcgx.out) < 0) php_handle_aborted_connection();
 }
 
 void phpw_end_response(struct phpw_req *rq, uint32_t app_status)

@@ -19,6 +19,17 @@
 
 struct phpw_req phpw_req;
 
+volatile sig_atomic_t phpw_client_gone;
+/* Requests accepted so far; the master counts the same and names the request in SIGURG. */
+static volatile sig_atomic_t request_seq;
+
+static void on_client_gone(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    if (si->si_value.sival_int == request_seq) phpw_client_gone = 1;
+}
+
 static const char *const *limit_exts;
 static size_t log_limit = 1024;
 
@@ -133,6 +144,8 @@ static void puts_body(const char *s)
  * php_request_startup() fails). */
 static int serve(struct phpw_req *rq)
 {
+    request_seq++;
+    phpw_client_gone = 0;
     zend_file_handle file_handle;
     char *primary_script = NULL;
     struct timespec ts;
@@ -249,6 +262,14 @@ int phpw_worker_run(const struct phpw_worker_opts *opts)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGPIPE, &sa, NULL) < 0) {
         phpw_log(LOG_LVL_ERROR, "sigaction(SIGPIPE) failed: %s", strerror(errno));
+        return 1;
+    }
+
+    sa.sa_handler = NULL;
+    sa.sa_sigaction = on_client_gone;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    if (sigaction(SIGURG, &sa, NULL) < 0) {
+        phpw_log(LOG_LVL_ERROR, "sigaction(SIGURG) failed: %s", strerror(errno));
         return 1;
     }
 

@@ -52,6 +52,7 @@ struct worker {
     uint8_t sending;      /* a sendmsg of the request is in flight */
     uint8_t in_idle;      /* on the pool's idle list */
     uint8_t retire_asked; /* reload: exit after the current request */
+    unsigned seq;         /* requests sent on this channel (names a request in SIGURG) */
     struct request *req;
     struct buf *rbuf;
     struct fcgi_relay relay;
@@ -280,6 +281,7 @@ static void worker_spawn(struct worker *w)
     w->state = W_IDLE;
     w->channel_closed = w->reaped = w->finished_early = w->timed_out = 0;
     w->sending = w->in_idle = w->retire_asked = 0;
+    w->seq = 0;
     w->served = 0;
     w->spawned_ms = clock_ms();
     w->respawn_at_ms = 0;
@@ -364,6 +366,7 @@ static int dispatch(struct worker *w, struct request *r)
     ring_sendmsg(&w->op_send, w->fd, &w->msg);
     w->inflight++;
     w->sending = 1;
+    w->seq++;
     w->req = r;
     r->worker = w;
     r->started_ms = clock_ms();
@@ -438,7 +441,17 @@ void pool_submit(struct pool *p, struct request *r)
 void pool_request_abandoned(struct request *r)
 {
     struct worker *w = r->worker;
-    if (w != NULL) return; /* running: its output is dropped once r->conn is gone */
+    if (w != NULL) {
+        /* Running: its output is dropped once r->conn is gone, and the script learns of it at
+         * its next output, as under php-fpm (see SIGURG in sapi/phpw.h). */
+        if (w->req == r && w->state == W_BUSY && !w->finished_early) {
+            union sigval v = {.sival_int = (int)w->seq};
+            if (sigqueue(w->pid, SIGURG, v) < 0 && errno != ESRCH)
+                log_warning("[pool %s] child %d: sigqueue(SIGURG): %s", w->pool->cfg->name,
+                            (int)w->pid, strerror(errno));
+        }
+        return;
+    }
     /* Queued: find its pool through the connection-less path and take it out. */
     for (size_t i = 0; i < n_all_pools; i++) {
         struct pool *p = all_pools[i];
