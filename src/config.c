@@ -167,6 +167,7 @@ static const struct key_def pool_keys[] = {
     {"http.listen", set_http_listen, F_LIST, PO(http_listen), NOLIM, 0},
     {"http.document_root", set_str, F_STR, PO(http_document_root), NOLIM, 0},
     {"http.index", set_str, F_STR, PO(http_index), NOLIM, 0},
+    {"http.server_name", set_str, F_STR, PO(http_server_name), NOLIM, 0},
     {"http.static", set_bool, F_INT, PO(http_static), NOLIM, 0},
     {"http.max_body_size", set_size, F_LL, PO(http_max_body_size), NOLIM, 0},
     {"http.max_header_size", set_size, F_LL, PO(http_max_header_size), NOLIM, 0},
@@ -2066,6 +2067,7 @@ void config_free(struct config *cfg)
         list_free(p->http_listen);
         free(p->http_document_root);
         free(p->http_index);
+        free(p->http_server_name);
         list_free(p->http_trusted_proxies);
         free(p->worker_bootstrap);
         free(p->task_handler);

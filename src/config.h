@@ -101,6 +101,7 @@ struct pool_config {
     char **http_listen; /* NULL-terminated, NULL when unset */
     char *http_document_root;
     char *http_index;
+    char *http_server_name; /* SERVER_NAME (nginx's server_name); default empty */
     int http_static;                /* default 1 */
     long long http_max_body_size;   /* bytes, default 8 MiB; sizes accept k/K, m/M, g/G */
     long long http_max_header_size; /* bytes, default 16 KiB */

@@ -72,6 +72,7 @@ struct http_state {
     uint8_t is_head;
     uint8_t http_minor;
     uint8_t https;
+    uint8_t in_input; /* inside http_input(): a finished response lets its loop go on */
     /* body */
     uint64_t body_left;
     struct http_chunked chunked;
@@ -191,7 +192,9 @@ static int site_stat(void *ctx, const char *path, size_t len)
     (void)len;
     struct stat sb;
     if (stat(path, &sb) < 0) return HTTP_FILE_NONE;
-    return S_ISREG(sb.st_mode) ? HTTP_FILE_REGULAR : HTTP_FILE_OTHER;
+    return S_ISREG(sb.st_mode)   ? HTTP_FILE_REGULAR
+           : S_ISDIR(sb.st_mode) ? HTTP_FILE_DIR
+                                 : HTTP_FILE_OTHER;
 }
 
 struct http_site_ctx *http_conn_site_new(const struct pool_config *pc, char *err, size_t errlen)
@@ -225,6 +228,10 @@ struct http_site_ctx *http_conn_site_new(const struct pool_config *pc, char *err
     if (pc->http_index) {
         s->site.index.p = pc->http_index;
         s->site.index.len = strlen(pc->http_index);
+    }
+    if (pc->http_server_name) {
+        s->site.server_name.p = pc->http_server_name;
+        s->site.server_name.len = strlen(pc->http_server_name);
     }
     s->site.static_files = pc->http_static ? 1 : 0;
     s->site.path_info = 1;
@@ -457,12 +464,44 @@ static void read_body(struct conn *c)
 }
 
 static void serve_static(struct conn *c, const uint8_t *head);
+static void response_complete(struct conn *c, int keep);
+
+/* "/dir" names a directory: 301 to "/dir/" with the query kept, as nginx. */
+static void redirect_to_directory(struct conn *c, const uint8_t *head)
+{
+    struct http_state *s = st(c);
+    const struct http_span *host = s->req.host >= 0 ? &s->req.headers[s->req.host].value : NULL;
+    const struct http_span *q = &s->req.query;
+    static const char body[] = "<html>\r\n<head><title>301 Moved Permanently</title></head>\r\n"
+                               "<body>\r\n<center><h1>301 Moved Permanently</h1></center>\r\n"
+                               "</body>\r\n</html>\r\n";
+    char out[2048];
+    int n = snprintf(out, sizeof(out),
+                     "HTTP/1.1 301 Moved Permanently\r\nServer: phpmgr/" PHPMGR_VERSION_STRING
+                     "\r\nDate: %s\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n"
+                     "Location: %s%.*s%.*s/%s%.*s\r\nConnection: %s\r\n\r\n",
+                     http_date(), s->is_head ? (size_t)0 + sizeof(body) - 1 : sizeof(body) - 1,
+                     host ? (s->https ? "https://" : "http://") : "", host ? (int)host->len : 0,
+                     host ? (const char *)head + host->off : "", (int)s->route.uri.len,
+                     s->route.uri.p, q->len ? "?" : "", (int)q->len, (const char *)head + q->off,
+                     s->keep_alive ? "keep-alive" : "close");
+    if (n < 0 || (size_t)n >= sizeof(out)) {
+        answer_simple(c, 414, 0);
+        return;
+    }
+    conn_queue(c, out, (size_t)n);
+    if (!s->is_head) conn_queue(c, body, sizeof(body) - 1);
+    s->stage = HS_STATIC;
+    s->file_left = 0;
+    response_complete(c, 1);
+}
 
 static void on_head(struct conn *c, size_t head_len)
 {
     struct http_state *s = st(c);
     const uint8_t *head = c->in + c->in_off;
     s->keep_alive = s->req.keep_alive;
+    s->https = 0;
     s->is_head = http_is_head(&s->req);
     s->http_minor = s->req.version_minor;
     size_t need = 2 * (size_t)s->req.path.len + 2 * s->site->site.index.len +
@@ -477,6 +516,11 @@ static void on_head(struct conn *c, size_t head_len)
         s->scratch_cap = need;
     }
     int kind = http_route(&s->site->site, &s->req, head, s->scratch, s->scratch_cap, &s->route);
+    if (kind == HTTP_ROUTE_REDIRECT) {
+        c->in_off += head_len;
+        redirect_to_directory(c, head);
+        return;
+    }
     if (kind == HTTP_ROUTE_ERROR) {
         c->in_off += head_len;
         answer_simple(c, s->route.status, s->route.status == 404);
@@ -489,8 +533,9 @@ static void on_head(struct conn *c, size_t head_len)
             answer_simple(c, 405, 0);
             return;
         }
-        serve_static(c, head);
+        /* Consumed first: a response done at once lets the next pipelined request in. */
         c->in_off += head_len;
+        serve_static(c, head);
         return;
     }
     /* A script: keep the head (its spans are needed for the params after the body). */
@@ -524,7 +569,17 @@ static void on_head(struct conn *c, size_t head_len)
     read_body(c);
 }
 
+static void http_input_loop(struct conn *c);
+
 static void http_input(struct conn *c)
+{
+    struct http_state *s = st(c);
+    s->in_input = 1;
+    http_input_loop(c);
+    if (c->proto_state == s) s->in_input = 0;
+}
+
+static void http_input_loop(struct conn *c)
 {
     struct http_state *s = st(c);
     while (!c->dead && c->in_off < c->in_len) {
@@ -568,7 +623,10 @@ static void response_complete(struct conn *c, int keep)
         if (!c->dead && !c->sending && c->out.head == NULL) conn_kill(c);
         return;
     }
-    conn_resume_input(c);
+    if (s->in_input)
+        c->recv_paused = 0; /* http_input's loop takes the next request */
+    else
+        conn_resume_input(c);
 }
 
 static void send_head(struct conn *c, int64_t body_len)
@@ -832,6 +890,61 @@ static void http_drain(struct conn *c)
     if (s->stage == HS_STATIC) stream_static(c);
 }
 
+/* If-None-Match: a list of entity tags (weak comparison, RFC 9110 13.1.2), or "*". */
+static int etag_listed(const uint8_t *v, size_t len, const char *etag)
+{
+    size_t el = strlen(etag);
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        if (i < len && v[i] == '*') return 1;
+        if (i + 2 <= len && v[i] == 'W' && v[i + 1] == '/') i += 2;
+        size_t start = i;
+        if (i < len && v[i] == '"') {
+            i++;
+            while (i < len && v[i] != '"') i++;
+            if (i < len) i++;
+        }
+        if (i - start == el && memcmp(v + start, etag, el) == 0) return 1;
+        while (i < len && v[i] != ',') i++;
+    }
+    return 0;
+}
+
+/* A single "bytes=" range: 1 with [*first, *last] inside the file, 0 to ignore the header (bad
+ * syntax or several ranges: the whole file is sent, as RFC 9110 allows), -1 unsatisfiable. */
+static int parse_range(const uint8_t *v, size_t len, uint64_t size, uint64_t *first,
+                       uint64_t *last)
+{
+    if (len < 7 || strncasecmp((const char *)v, "bytes=", 6) != 0) return 0;
+    size_t i = 6;
+    uint64_t a = 0, b = 0;
+    int has_a = 0, has_b = 0;
+    while (i < len && v[i] >= '0' && v[i] <= '9') {
+        if (a > (UINT64_MAX - 9) / 10) return 0;
+        a = a * 10 + (uint64_t)(v[i++] - '0');
+        has_a = 1;
+    }
+    if (i >= len || v[i++] != '-') return 0;
+    while (i < len && v[i] >= '0' && v[i] <= '9') {
+        if (b > (UINT64_MAX - 9) / 10) return 0;
+        b = b * 10 + (uint64_t)(v[i++] - '0');
+        has_b = 1;
+    }
+    if (i != len || (!has_a && !has_b)) return 0; /* trailing bytes or a list: ignored */
+    if (!has_a) { /* suffix: the last b bytes */
+        if (b == 0 || size == 0) return -1;
+        *first = b >= size ? 0 : size - b;
+        *last = size - 1;
+        return 1;
+    }
+    if (has_b && b < a) return 0;
+    if (a >= size) return -1;
+    *first = a;
+    *last = has_b && b < size ? b : size - 1;
+    return 1;
+}
+
 static void serve_static(struct conn *c, const uint8_t *head)
 {
     struct http_state *s = st(c);
@@ -854,9 +967,7 @@ static void serve_static(struct conn *c, const uint8_t *head)
     int h = http_header_find(&s->req, head, "If-None-Match", 13);
     if (h >= 0) {
         const struct http_span *v = &s->req.headers[h].value;
-        size_t el = strlen(etag);
-        not_modified = v->len == el && memcmp(head + v->off, etag, el) == 0;
-        if (!not_modified && v->len == 1 && head[v->off] == '*') not_modified = 1;
+        not_modified = etag_listed(head + v->off, v->len, etag);
     } else if ((h = http_header_find(&s->req, head, "If-Modified-Since", 17)) >= 0) {
         const struct http_span *v = &s->req.headers[h].value;
         not_modified = v->len == CGI_DATE_LEN && memcmp(head + v->off, lm, CGI_DATE_LEN) == 0;
@@ -876,16 +987,50 @@ static void serve_static(struct conn *c, const uint8_t *head)
         response_complete(c, 1);
         return;
     }
+    uint64_t size = (uint64_t)sb.st_size, first = 0, last = size ? size - 1 : 0;
+    int ranged = 0;
+    h = http_header_find(&s->req, head, "Range", 5);
+    if (h >= 0 && s->req.method == HTTP_GET) {
+        const struct http_span *v = &s->req.headers[h].value;
+        ranged = parse_range(head + v->off, v->len, size, &first, &last);
+        int ir = http_header_find(&s->req, head, "If-Range", 8);
+        if (ir >= 0) { /* a stale validator means: send the whole new file */
+            const struct http_span *iv = &s->req.headers[ir].value;
+            int fresh = (iv->len == strlen(etag) && memcmp(head + iv->off, etag, iv->len) == 0) ||
+                        (iv->len == CGI_DATE_LEN && memcmp(head + iv->off, lm, CGI_DATE_LEN) == 0);
+            if (!fresh) ranged = 0;
+        }
+    }
+    if (ranged < 0) {
+        close(fd);
+        n = snprintf(out, sizeof(out),
+                     "HTTP/1.1 416 Range Not Satisfiable\r\nServer: phpmgr/" PHPMGR_VERSION_STRING
+                     "\r\nDate: %s\r\nContent-Range: bytes */%llu\r\nContent-Length: 0\r\n"
+                     "Connection: %s\r\n\r\n",
+                     http_date(), (unsigned long long)size, keep ? "keep-alive" : "close");
+        conn_queue(c, out, (size_t)n);
+        s->stage = HS_STATIC;
+        s->file_left = 0;
+        response_complete(c, 1);
+        return;
+    }
+    char range_hdr[96] = "";
+    if (ranged)
+        snprintf(range_hdr, sizeof(range_hdr), "Content-Range: bytes %llu-%llu/%llu\r\n",
+                 (unsigned long long)first, (unsigned long long)last, (unsigned long long)size);
+    uint64_t body = size == 0 ? 0 : last - first + 1;
     n = snprintf(out, sizeof(out),
-                 "HTTP/1.1 200 OK\r\nServer: phpmgr/" PHPMGR_VERSION_STRING "\r\nDate: %s\r\nContent-Type: %s\r\n"
-                 "Content-Length: %llu\r\nLast-Modified: %s\r\nConnection: %s\r\nETag: %s\r\n\r\n",
-                 http_date(), mime_for(s->route.filename.p), (unsigned long long)sb.st_size, lm,
+                 "HTTP/1.1 %s\r\nServer: phpmgr/" PHPMGR_VERSION_STRING "\r\nDate: %s\r\n"
+                 "Content-Type: %s\r\nContent-Length: %llu\r\n%sLast-Modified: %s\r\n"
+                 "Connection: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n\r\n",
+                 ranged ? "206 Partial Content" : "200 OK", http_date(),
+                 mime_for(s->route.filename.p), (unsigned long long)body, range_hdr, lm,
                  keep ? "keep-alive" : "close", etag);
     conn_queue(c, out, (size_t)n);
     s->stage = HS_STATIC;
     s->file_fd = fd;
-    s->file_off = 0;
-    s->file_left = s->is_head ? 0 : (uint64_t)sb.st_size;
+    s->file_off = first;
+    s->file_left = s->is_head ? 0 : body;
     c->recv_paused = 1;
     stream_static(c);
 }

@@ -5,6 +5,7 @@
 #include "version.h"
 
 #include <string.h>
+#include <strings.h>
 
 #define SERVER_SOFTWARE "phpmgr/" PHPMGR_VERSION_STRING
 
@@ -199,16 +200,33 @@ int http_route(const struct http_site *site, const struct http_request *req, con
             rt->filename.len = fl;
             return rt->kind;
         }
+        /* then index.html, as nginx's "index index.php index.html" */
+        if (site->static_files && static_allowed(uri, n)) {
+            file = cat3(&s, root->p, root->len, uri, n, "index.html", 10, &fl);
+            if (file && file_kind(site, file, fl) == HTTP_FILE_REGULAR) {
+                rt->kind = HTTP_ROUTE_STATIC;
+                rt->document_uri = rt->uri;
+                rt->filename.p = file;
+                rt->filename.len = fl;
+                return rt->kind;
+            }
+        }
         s.len = n;
     } else if (site->static_files && site->stat && static_allowed(uri, n)) {
         /* try_files $uri */
         file = cat3(&s, root->p, root->len, uri, n, NULL, 0, &fl);
         if (!file) return route_error(rt, 414);
-        if (file_kind(site, file, fl) == HTTP_FILE_REGULAR) {
+        int kind = file_kind(site, file, fl);
+        if (kind == HTTP_FILE_REGULAR) {
             rt->kind = HTTP_ROUTE_STATIC;
             rt->document_uri = rt->uri;
             rt->filename.p = file;
             rt->filename.len = fl;
+            return rt->kind;
+        }
+        if (kind == HTTP_FILE_DIR) {
+            rt->kind = HTTP_ROUTE_REDIRECT;
+            rt->status = 301;
             return rt->kind;
         }
         s.len = n;
@@ -246,6 +264,46 @@ static void pair(struct out *w, const char *name, size_t nl, const void *value, 
 
 #define PAIR(w, lit, v, vl) pair(w, lit, sizeof(lit) - 1, v, vl)
 #define PAIR_S(w, lit, str) pair(w, lit, sizeof(lit) - 1, (str).p, (str).len)
+
+static int b64_val(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* nginx's $remote_user: the user name of an "Authorization: Basic" header (whether or not any
+ * authentication is configured). Returns its length in out, 0 when there is none. */
+static size_t basic_auth_user(const struct http_request *req, const uint8_t *buf, char *out,
+                              size_t cap)
+{
+    int h = http_header_find(req, buf, "Authorization", 13);
+    if (h < 0) return 0;
+    const uint8_t *v = buf + req->headers[h].value.off;
+    size_t len = req->headers[h].value.len;
+    if (len < 6 || strncasecmp((const char *)v, "basic ", 6) != 0) return 0;
+    size_t i = 6, n = 0;
+    while (i < len && v[i] == ' ') i++;
+    unsigned acc = 0;
+    int bits = 0;
+    for (; i < len && v[i] != '='; i++) {
+        int d = b64_val(v[i]);
+        if (d < 0) return 0;
+        acc = (acc << 6) | (unsigned)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            char ch = (char)((acc >> bits) & 0xff);
+            if (ch == ':') return n;
+            if (n + 1 >= cap || ch == '\0') return 0;
+            out[n++] = ch;
+        }
+    }
+    return 0; /* no ':' separator: not a valid credential */
+}
 
 static void put(struct out *w, const void *s, size_t n)
 {
@@ -441,7 +499,9 @@ size_t http_params_encode(uint8_t *out, size_t cap, const struct http_site *site
     PAIR(&w, "SERVER_SOFTWARE", SERVER_SOFTWARE, sizeof SERVER_SOFTWARE - 1);
     PAIR_S(&w, "REMOTE_ADDR", conn->remote_addr);
     PAIR_S(&w, "REMOTE_PORT", conn->remote_port);
-    PAIR_S(&w, "REMOTE_USER", empty);
+    char user[256];
+    struct http_str ru = {user, basic_auth_user(req, buf, user, sizeof(user))};
+    PAIR_S(&w, "REMOTE_USER", ru);
     PAIR_S(&w, "SERVER_ADDR", conn->server_addr);
     PAIR_S(&w, "SERVER_PORT", conn->server_port);
     PAIR_S(&w, "SERVER_NAME", site->server_name);

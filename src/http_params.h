@@ -30,7 +30,7 @@ struct http_str {
     size_t len;
 };
 
-enum http_file_kind { HTTP_FILE_NONE, HTTP_FILE_REGULAR, HTTP_FILE_OTHER };
+enum http_file_kind { HTTP_FILE_NONE, HTTP_FILE_REGULAR, HTTP_FILE_OTHER, HTTP_FILE_DIR };
 
 /* What path (NUL-terminated, len bytes, document_root + "/...") is. */
 typedef int (*http_stat_fn)(void *ctx, const char *path, size_t len);
@@ -58,6 +58,7 @@ enum http_route_kind {
     HTTP_ROUTE_SCRIPT, /* run filename (SCRIPT_FILENAME) in a worker */
     HTTP_ROUTE_STATIC, /* serve filename from disk */
     HTTP_ROUTE_ERROR,  /* answer status: 400 bad path, 404 nothing to run, 414 path too long */
+    HTTP_ROUTE_REDIRECT, /* a directory named without its '/': 301 to uri + "/" (nginx) */
 };
 
 /* Strings point into the caller's scratch buffer or the site's strings. */

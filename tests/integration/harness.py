@@ -436,12 +436,13 @@ class NginxServer(Server):
         root %(root)s;
         index index.php index.html;
         location ~ [^/]\\.php(/|$) {
+            # Debian's snippets/fastcgi-php.conf (without its try_files, so a missing
+            # script reaches the backend, whose answer is what we compare).
             fastcgi_split_path_info ^(.+?\\.php)(/.*)$;
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-            fastcgi_param PATH_INFO $fastcgi_path_info;
-            fastcgi_param PATH_TRANSLATED $document_root$fastcgi_path_info;
+            set $path_info $fastcgi_path_info;
+            fastcgi_param PATH_INFO $path_info;
             fastcgi_index index.php;
+            include /etc/nginx/fastcgi.conf;
             fastcgi_read_timeout 60s;
 %(keep)s            fastcgi_pass %(target)s;
         }
@@ -1053,3 +1054,223 @@ def run_parallel(fn, args_list, threads=8, timeout=60.0):
 def phpmgr_available():
     return os.path.isfile(PHPMGR_BIN) and os.access(PHPMGR_BIN, os.X_OK)
 
+
+
+# --------------------------------------------------------------------------------------------
+# phpmgr serving HTTP directly, and a persistent raw HTTP/1.x client connection
+
+class PhpmgrHttpServer(PhpmgrServer):
+    """phpmgr with `http.listen` on fresh loopback ports (http_listeners of them) besides its
+    FastCGI listen; http_lines are more pool lines (http.document_root, http.* ...). All listeners
+    must accept before the server counts as ready. After start(): self.http_port (the first)
+    and self.http_ports."""
+
+    def __init__(self, tmp, label="phpmgr-http", http_lines="", http_listeners=1, **kw):
+        super().__init__(tmp, label, **kw)
+        self.http_lines = http_lines
+        self.http_listeners = http_listeners
+        self.http_ports = []
+        self.http_port = None
+
+    def config_text(self):
+        listen = "".join("http.listen = %s:%d\n" % (LOOPBACK, p) for p in self.http_ports)
+        return super().config_text() + listen + self.http_lines.strip() + "\n"
+
+    def write_config(self):
+        self.http_ports = [free_port() for _ in range(self.http_listeners)]
+        self.http_port = self.http_ports[0]
+        super().write_config()
+        self.ports = [self.port] + self.http_ports
+
+
+def build_request(method="GET", path="/", headers=None, body=b"", version="HTTP/1.1",
+                  host="localhost", content_length=None):
+    """Request bytes: Host first (unless host is None), headers in order, Content-Length when
+    there is a body (or content_length is given; False suppresses it)."""
+    if isinstance(body, str):
+        body = body.encode()
+    hdrs = [("Host", host)] if host is not None else []
+    hdrs += list(headers or [])
+    if content_length is None:
+        content_length = len(body) if body or method in ("POST", "PUT", "PATCH") else False
+    if content_length is not False and not any(k.lower() in ("content-length", "transfer-encoding")
+                                               for k, _ in hdrs):
+        hdrs.append(("Content-Length", str(content_length)))
+    out = ("%s %s %s\r\n" % (method, path, version)).encode("latin-1")
+    for k, v in hdrs:
+        out += ("%s: %s\r\n" % (k, v)).encode("latin-1")
+    return out + b"\r\n" + body
+
+
+class HttpConn:
+    """One client connection that can carry several requests (keep-alive, pipelining) and tells
+    exactly how each response was framed and whether the server closed the connection.
+
+    read_response() returns an HttpResponse with extra attributes: interim (the 1xx responses
+    before it, as (status, headers)), framing ("length", "chunked", "close", "none"), raw_head
+    (bytes); or None when the server closed the connection before sending a byte of it."""
+
+    def __init__(self, port, host=LOOPBACK, timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.eof = False
+        self.reset = False
+        self.extra = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.sock.sendall(data)
+
+    def request(self, method="GET", path="/", headers=None, body=b"", version="HTTP/1.1",
+                host="localhost", timeout=10.0, **kw):
+        self.send(build_request(method, path, headers, body, version, host, **kw))
+        return self.read_response(method, timeout)
+
+    def _fill(self, dl):
+        """Receive more bytes; False at EOF (or reset)."""
+        if self.eof:
+            return False
+        left = dl.left()
+        if left <= 0:
+            raise HttpError("timed out (%d bytes buffered: %r)" % (len(self.buf), self.buf[:200]))
+        self.sock.settimeout(left)
+        try:
+            b = self.sock.recv(1 << 16)
+        except socket.timeout:
+            raise HttpError("timed out (%d bytes buffered: %r)" % (len(self.buf), self.buf[:200]))
+        except ConnectionResetError:
+            self.reset = True
+            b = b""
+        if not b:
+            self.eof = True
+            return False
+        self.buf += b
+        return True
+
+    def read_head(self, timeout=10.0):
+        """(status, reason, version, headers, raw_head) of the next response head, or None on
+        EOF before one."""
+        dl = Deadline(timeout)
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if not self._fill(dl):
+                if self.buf:
+                    raise HttpError("connection closed inside a response head: %r"
+                                    % self.buf[:300])
+                return None
+        raw = self.buf[:end + 4]
+        self.buf = self.buf[end + 4:]
+        lines = raw[:-4].decode("iso-8859-1").split("\r\n")
+        m = re.match(r"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", lines[0])
+        if not m:
+            raise HttpError("bad status line %r" % lines[0])
+        hdrs = []
+        for ln in lines[1:]:
+            if ":" not in ln:
+                raise HttpError("bad header line %r" % ln)
+            k, v = ln.split(":", 1)
+            hdrs.append((k, v.strip()))
+        return int(m.group(2)), m.group(3) or "", m.group(1), hdrs, raw
+
+    def read_response(self, method="GET", timeout=10.0):
+        dl = Deadline(timeout)
+        t0 = time.monotonic()
+        interim = []
+        while True:
+            h = self.read_head(dl.left())
+            if h is None:
+                return None
+            status, reason, version, hdrs, raw = h
+            if 100 <= status < 200 and status != 101:
+                interim.append((status, hdrs))
+                continue
+            break
+        r = HttpResponse()
+        r.status, r.reason, r.version, r.headers = status, reason, version, hdrs
+        r.raw_head = raw
+        r.interim = interim
+        te = (r.header("Transfer-Encoding") or "").lower()
+        cl = r.header("Content-Length")
+        if method == "HEAD" or status in (204, 304):
+            r.framing = "none"
+        elif "chunked" in te:
+            r.framing = "chunked"
+            r.chunked = True
+            r.body = self._read_chunked(dl)
+        elif cl is not None:
+            r.framing = "length"
+            n = int(cl)
+            while len(self.buf) < n:
+                if not self._fill(dl):
+                    r.error = "Content-Length %d but the connection closed after %d bytes" % (
+                        n, len(self.buf))
+                    break
+            r.body, self.buf = self.buf[:n], self.buf[n:]
+        else:
+            r.framing = "close"
+            while self._fill(dl):
+                pass
+            r.body, self.buf = self.buf, b""
+        r.elapsed = time.monotonic() - t0
+        return r
+
+    def _read_chunked(self, dl):
+        out = []
+        while True:
+            while b"\r\n" not in self.buf:
+                if not self._fill(dl):
+                    raise HttpError("connection closed inside a chunk size line")
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise HttpError("bad chunk size line %r" % line[:100])
+            if size == 0:
+                while True:  # trailers up to the empty line
+                    while b"\r\n" not in self.buf:
+                        if not self._fill(dl):
+                            raise HttpError("connection closed inside the trailer section")
+                    t, self.buf = self.buf.split(b"\r\n", 1)
+                    if t == b"":
+                        return b"".join(out)
+            while len(self.buf) < size + 2:
+                if not self._fill(dl):
+                    raise HttpError("connection closed inside a chunk (%d of %d bytes)"
+                                    % (len(self.buf), size))
+            if self.buf[size:size + 2] != b"\r\n":
+                raise HttpError("chunk not followed by CRLF")
+            out.append(self.buf[:size])
+            self.buf = self.buf[size + 2:]
+
+    def wait_closed(self, timeout=5.0):
+        """True when the server closes (EOF or reset) within timeout; bytes that arrive first
+        are kept in self.extra."""
+        dl = Deadline(timeout)
+        while not self.eof:
+            try:
+                if not self._fill(dl):
+                    break
+            except HttpError:
+                self.extra = self.buf
+                return False
+            except OSError:
+                self.extra = self.buf
+                return True
+        self.extra = self.buf
+        return True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()

@@ -1,0 +1,345 @@
+#!/usr/bin/python3
+"""Turns scripts/bench.sh's records into the tables it prints (stdlib only).
+
+  report.py parse WRK_OUTPUT_FILE    one line: rps requests p50_ms p99_ms non2xx socket_errors
+  report.py table RECORDS_TSV        the result tables (Markdown, readable on a terminal too)
+
+RECORDS_TSV lines (tab-separated), written by bench.sh:
+  run   SIDE ROW CONNS KIND WRK_FILE MASTER_TICKS MASTER_NS CLK_TCK [QUEUE]
+        KIND: measured | warmup; QUEUE: the most connections seen waiting in the PHP server's
+        accept queue (listen socket Recv-Q) at 1/4, 1/2 and 3/4 of the run
+  mem   SIDE PHASE ROLE PID RSS_KB PSS_KB PRIVATE_KB                    ROLE: master | worker
+  na    SIDE REASON                                                      a side that did not run
+SIDE: fpm (nginx->php-fpm, fastcgi_pass), fpm_unix / mgr_unix (over a unix socket), mgr (nginx->phpmgr, fastcgi_pass),
+      mgr_proxy (nginx->phpmgr, proxy_pass), mgr_http (wrk->phpmgr, direct HTTP).
+"""
+import re
+import sys
+
+SIDES = {
+    "fpm": "nginx→php-fpm (fastcgi_pass)",
+    "fpm_unix": "nginx→php-fpm (fastcgi_pass, unix socket)",
+    "mgr_unix": "nginx→phpmgr (fastcgi_pass, unix socket)",
+    "mgr": "nginx→phpmgr (fastcgi_pass)",
+    "mgr_proxy": "nginx→phpmgr (proxy_pass)",
+    "mgr_http": "wrk→phpmgr (direct HTTP)",
+}
+ROW_ORDER = ["hello", "template", "64k", "upload", "noop"]
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+
+def lat_ms(tok):
+    m = re.match(r"^([0-9.]+)(us|ms|s|m|h)$", tok)
+    if not m:
+        return None
+    return float(m.group(1)) * UNIT_MS[m.group(2)]
+
+
+def parse_wrk(path):
+    r = {"rps": None, "requests": None, "p50": None, "p99": None, "avg": None, "non2xx": 0, "sockerr": "",
+         "errors_total": 0, "ok": False}
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        return r
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("Requests/sec:"):
+            r["rps"] = float(s.split()[1])
+        elif re.match(r"^\d+ requests in ", s):
+            r["requests"] = int(s.split()[0])
+        elif s.startswith("Latency") and r["avg"] is None:
+            r["avg"] = lat_ms(s.split()[1])
+        elif s.startswith("50%"):
+            r["p50"] = lat_ms(s.split()[1])
+        elif s.startswith("99%"):
+            r["p99"] = lat_ms(s.split()[1])
+        elif s.startswith("Non-2xx or 3xx responses:"):
+            r["non2xx"] = int(s.split(":")[1])
+        elif s.startswith("Socket errors:"):
+            r["sockerr"] = s.split(":", 1)[1].strip()
+            r["errors_total"] = sum(int(x) for x in re.findall(r"\d+", r["sockerr"]))
+    r["ok"] = r["rps"] is not None and bool(r["requests"])
+    # Little's law: requests in flight on average = throughput × mean latency (of completed requests)
+    r["inflight"] = r["rps"] * r["avg"] / 1000.0 if r["ok"] and r["avg"] is not None else None
+    return r
+
+
+def fmt_lat(ms):
+    if ms is None:
+        return "-"
+    if ms < 1:
+        return "%.0f µs" % (ms * 1000)
+    if ms < 100:
+        return "%.2f ms" % ms
+    return "%.0f ms" % ms
+
+
+def fmt_rps(v, r=None):
+    s = "-" if v is None else ("%.0f" % v)
+    if r is not None and (r.get("non2xx") or r.get("errors_total")):
+        s += " †"
+    return s
+
+
+def ratio(a, b, digits=2):
+    if a is None or b is None or b == 0:
+        return "-"
+    return "%.*f×" % (digits, a / b)
+
+
+def table(lines, header, align=None):
+    out = ["| " + " | ".join(header) + " |"]
+    out.append("|" + "|".join(("---:" if (align and align[i] == "r") else "---") for i in range(len(header))) + "|")
+    for l in lines:
+        out.append("| " + " | ".join(l) + " |")
+    return "\n".join(out)
+
+
+def load(path):
+    runs, mems, na = [], [], {}
+    for raw in open(path):
+        f = raw.rstrip("\n").split("\t")
+        if f[0] == "run":
+            side, row, conns, kind, wf, ticks, ns, clk = f[1:9]
+            queue = f[9] if len(f) > 9 and f[9] not in ("", "-") else None
+            w = parse_wrk(wf)
+            w["queue"] = int(queue) if queue is not None else None
+            w.update(side=side, row=row, conns=int(conns), kind=kind, file=wf,
+                     ticks=int(ticks) if ticks not in ("", "-") else None,
+                     ns=int(ns) if ns not in ("", "-") else None, clk=int(clk) if clk else 100)
+            runs.append(w)
+        elif f[0] == "mem":
+            side, phase, role, pid, rss, pss, priv = f[1:8]
+            mems.append(dict(side=side, phase=phase, role=role, pid=pid,
+                             rss=None if rss == "-" else int(rss), pss=None if pss == "-" else int(pss),
+                             priv=None if priv == "-" else int(priv)))
+        elif f[0] == "na":
+            na[f[1]] = f[2]
+    return runs, mems, na
+
+
+def cpu_us_per_req(r):
+    """(from utime+stime ticks, from schedstat ns) in µs per request, or None."""
+    if not r["requests"]:
+        return None, None
+    a = r["ticks"] * 1e6 / r["clk"] / r["requests"] if r["ticks"] is not None else None
+    b = r["ns"] / 1e3 / r["requests"] if r["ns"] is not None and r["ns"] >= 0 else None
+    return a, b
+
+
+def fmt_us(v):
+    return "-" if v is None else ("%.1f" % v if v < 100 else "%.0f" % v)
+
+
+def main_table(runs, na):
+    meas = {(r["side"], r["row"], r["conns"]): r for r in runs if r["kind"] == "measured"}
+    keys = sorted({(r["row"], r["conns"]) for r in runs if r["kind"] == "measured" and r["row"] != "noop"},
+                  key=lambda k: (ROW_ORDER.index(k[0]) if k[0] in ROW_ORDER else 99, k[1]))
+    out = []
+    hdr = ["row", "conns", "php-fpm req/s", "p50", "p99", "phpmgr req/s", "p50", "p99",
+           "req/s phpmgr/fpm", "p99 phpmgr/fpm", "phpmgr master µs/req"]
+    lines = []
+    for row, c in keys:
+        a = meas.get(("fpm", row, c))
+        b = meas.get(("mgr", row, c))
+        cells = [row, str(c)]
+        for r, side in ((a, "fpm"), (b, "mgr")):
+            if r and r["ok"]:
+                cells += [fmt_rps(r["rps"], r), fmt_lat(r["p50"]), fmt_lat(r["p99"])]
+            else:
+                cells += ["n/a", "", ""] if side in na else ["failed", "", ""]
+        ok = a and b and a["ok"] and b["ok"]
+        cells.append(ratio(b["rps"], a["rps"]) if ok else "-")
+        cells.append(ratio(b["p99"], a["p99"]) if ok else "-")
+        cells.append(fmt_us(cpu_us_per_req(b)[1] if cpu_us_per_req(b)[1] is not None else cpu_us_per_req(b)[0])
+                     if b and b["ok"] else "-")
+        lines.append(cells)
+    out.append(table(lines, hdr, "llrrrrrrrrr"))
+    return "\n".join(out)
+
+
+def http_table(runs, na):
+    out = []
+    meas = {(r["side"], r["row"], r["conns"]): r for r in runs if r["kind"] == "measured"}
+    for side in ("mgr_proxy", "mgr_http"):
+        if side in na:
+            out.append("%-32s %s" % (SIDES[side] + ":", na[side]))
+    live = [s for s in ("mgr_proxy", "mgr_http") if s not in na]
+    if live:
+        keys = sorted({(r["row"], r["conns"]) for r in runs if r["kind"] == "measured" and r["side"] in live},
+                      key=lambda k: (ROW_ORDER.index(k[0]) if k[0] in ROW_ORDER else 99, k[1]))
+        hdr = ["row", "conns"]
+        for s in live:
+            hdr += [SIDES[s] + " req/s", "p50", "p99", "req/s vs php-fpm"]
+        lines = []
+        for row, c in keys:
+            if row == "noop":
+                continue
+            base = meas.get(("fpm", row, c))
+            cells = [row, str(c)]
+            for s in live:
+                r = meas.get((s, row, c))
+                if r and r["ok"]:
+                    cells += [fmt_rps(r["rps"], r), fmt_lat(r["p50"]), fmt_lat(r["p99"]),
+                              ratio(r["rps"], base["rps"]) if base and base["ok"] else "-"]
+                else:
+                    cells += ["failed", "", "", "-"]
+            lines.append(cells)
+        out.append(table(lines, hdr))
+    return "\n".join(out)
+
+
+def ref_table(runs):
+    meas = {(r["side"], r["row"], r["conns"]): r for r in runs if r["kind"] == "measured"}
+    keys = sorted({(r["row"], r["conns"]) for r in runs
+                   if r["kind"] == "measured" and r["side"] in ("fpm_unix", "mgr_unix") and r["row"] != "noop"},
+                  key=lambda k: (ROW_ORDER.index(k[0]) if k[0] in ROW_ORDER else 99, k[1]))
+    if not keys:
+        return ""
+    ok = lambda r: r is not None and r["ok"]
+    lines = []
+    for row, c in keys:
+        fu, mu = meas.get(("fpm_unix", row, c)), meas.get(("mgr_unix", row, c))
+        ft, mt = meas.get(("fpm", row, c)), meas.get(("mgr", row, c))
+        cells = [row, str(c)]
+        for r in (fu, mu):
+            cells += [fmt_rps(r["rps"], r), fmt_lat(r["p50"]), fmt_lat(r["p99"])] if ok(r) else ["n/a", "", ""]
+        cells.append(ratio(mu["rps"], fu["rps"]) if ok(mu) and ok(fu) else "-")
+        cells.append(ratio(mu["p99"], fu["p99"]) if ok(mu) and ok(fu) else "-")
+        cells.append(ratio(ft["rps"], fu["rps"]) if ok(ft) and ok(fu) else "-")
+        cells.append(ratio(mt["rps"], mu["rps"]) if ok(mt) and ok(mu) else "-")
+        lines.append(cells)
+    return table(lines, ["row", "conns", "php-fpm req/s", "p50", "p99", "phpmgr req/s", "p50", "p99",
+                         "req/s phpmgr/fpm", "p99 phpmgr/fpm", "php-fpm req/s TCP/unix",
+                         "phpmgr req/s TCP/unix"], "llrrrrrrrrrr")
+
+
+def conc_table(runs):
+    """Served concurrency per path: Little's law and the PHP server's accept queue."""
+    meas = {(r["side"], r["row"], r["conns"]): r for r in runs if r["kind"] == "measured"}
+    sides = [s for s in ("fpm", "mgr", "fpm_unix", "mgr_unix", "mgr_proxy", "mgr_http")
+             if any(r["side"] == s for r in meas.values())]
+    keys = sorted({(r["row"], r["conns"]) for r in meas.values() if r["row"] != "noop"},
+                  key=lambda k: (ROW_ORDER.index(k[0]) if k[0] in ROW_ORDER else 99, k[1]))
+    hdr = ["row", "conns"]
+    for s in sides:
+        hdr += [SIDES[s] + ": in flight", "accept queue"]
+    lines = []
+    for row, c in keys:
+        cells = [row, str(c)]
+        for s in sides:
+            r = meas.get((s, row, c))
+            if r and r["ok"]:
+                cells += ["%.1f" % r["inflight"] if r["inflight"] is not None else "-",
+                          "-" if r.get("queue") is None else str(r["queue"])]
+            else:
+                cells += ["-", "-"]
+        lines.append(cells)
+    return table(lines, hdr, "ll" + "r" * (len(hdr) - 2))
+
+
+def cpu_table(runs, na):
+    lines = []
+    for side in ("fpm", "mgr", "mgr_proxy", "mgr_http"):
+        if side in na:
+            if side in ("fpm", "mgr"):
+                lines.append([SIDES[side], "n/a", "", "", "", ""])
+            continue
+        for r in runs:
+            if r["kind"] == "measured" and r["row"] == "noop" and r["side"] == side:
+                a, b = cpu_us_per_req(r)
+                lines.append([SIDES[side], str(r["conns"]), str(r["requests"]), fmt_rps(r["rps"]),
+                              fmt_us(a), fmt_us(b)])
+    return table(lines, ["path (no-op script)", "conns", "requests", "req/s",
+                         "master µs/req (utime+stime)", "master µs/req (schedstat)"], "lrrrrr")
+
+
+def mem_table(mems, na):
+    lines = []
+    groups = {}
+    for m in mems:
+        groups.setdefault((m["side"], m["phase"], m["role"]), []).append(m)
+
+    def avg(ms, k):
+        v = [m[k] for m in ms if m[k] is not None]
+        return "%.1f MiB" % (sum(v) / len(v) / 1024) if v else "-"
+
+    for side in ("fpm", "mgr"):
+        for phase in ("fresh", "after-load"):
+            w = groups.get((side, phase, "worker"), [])
+            ms = groups.get((side, phase, "master"), [])
+            if not w and not ms:
+                continue
+            lines.append([SIDES[side].split(" ")[0].replace("nginx→", ""), phase, str(len(w)),
+                          avg(w, "rss"), avg(w, "pss"), avg(w, "priv"),
+                          avg(ms, "rss"), avg(ms, "pss")])
+    return table(lines, ["server", "when", "workers", "worker VmRSS (avg)", "worker Pss (avg)",
+                         "worker private (avg)", "master VmRSS", "master Pss"], "llrrrrrr")
+
+
+def problems(runs):
+    out = []
+    for r in runs:
+        bad = []
+        if not r["ok"]:
+            bad.append("no completed request (wrk output: %s)" % r["file"] if r["requests"] == 0
+                       else "wrk produced no result (see %s)" % r["file"])
+        if r["non2xx"]:
+            bad.append("Non-2xx or 3xx responses: %d" % r["non2xx"])
+        if r["errors_total"]:
+            bad.append("Socket errors: %s" % r["sockerr"])
+        if bad:
+            out.append("- %s %s c=%d (%s): %s" % (SIDES.get(r["side"], r["side"]), r["row"], r["conns"],
+                                                  r["kind"], "; ".join(bad)))
+    return out
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "parse":
+        r = parse_wrk(argv[2])
+        print("%s %s %s %s %d %s %s" % (r["rps"], r["requests"], r["p50"], r["p99"], r["non2xx"],
+                                        r["sockerr"].replace(" ", "") or "none", r["inflight"]))
+        return 0
+    if len(argv) == 3 and argv[1] == "table":
+        runs, mems, na = load(argv[2])
+        print("### Throughput and latency (FastCGI paths)\n")
+        print(main_table(runs, na))
+        if "mgr" in na:
+            print("\nphpmgr: " + na["mgr"])
+        print("\nratios: req/s above 1× and p99 below 1× favour phpmgr. "
+              "\"phpmgr master µs/req\": the master's on-CPU time during that run / requests.\n"
+              "† wrk reported non-2xx responses or socket errors for that run (see \"wrk errors\" below); "
+              "p50/p99 only cover completed requests, so a path that leaves connections waiting "
+              "(wrk \"timeout\" counts) looks faster than it is.\n")
+        ref = ref_table(runs)
+        if ref:
+            print("### Reference: both over a unix socket (nginx→php-fpm / nginx→phpmgr, fastcgi_pass unix:)\n")
+            print(ref)
+            print()
+        print("### Connections actually served\n")
+        print(conc_table(runs))
+        print("\n\"in flight\": req/s × mean latency (Little's law) = how many of the wrk connections had a "
+              "request being served on average; well below \"conns\" means the rest waited (wrk never reports "
+              "a request that gets no answer before the run ends, so they are missing from p50/p99). "
+              "\"accept queue\": the most connections seen waiting, not yet accepted, on the PHP server's "
+              "listen socket during the run.\n")
+        print("### HTTP ingress paths\n")
+        print(http_table(runs, na))
+        print("\n### Master CPU per request (no-op script)\n")
+        print(cpu_table(runs, na))
+        print("\n### Memory per idle worker\n")
+        print(mem_table(mems, na))
+        print("\n### wrk errors (Non-2xx or 3xx responses, socket errors)\n")
+        p = problems(runs)
+        print("\n".join(p) if p else "none: every run had only 2xx responses and no socket errors")
+        if any("timeout" in x and not x.endswith("timeout 0") for x in p):
+            print("\n\"timeout N\" (wrk): at each 2-second check, every connection whose request has been "
+                  "outstanding longer than --timeout adds 1; such requests never enter the latency figures.")
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
