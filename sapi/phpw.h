@@ -1,6 +1,6 @@
 /* The PHP side of phpmgr, as seen by the manager: start the engine once in the master (before
  * fork, so OPcache's shared memory and loaded extensions are inherited), then in each forked
- * worker serve FastCGI requests from the master over a socketpair. No PHP or liburing types cross
+ * worker serve FastCGI requests from the master over a socketpair. No PHP or io_uring types cross
  * this boundary. */
 #ifndef PHPMGR_PHPW_H
 #define PHPMGR_PHPW_H
