@@ -175,6 +175,8 @@ static const struct key_def pool_keys[] = {
     {"http.header_timeout", set_time, F_INT, PO(http_header_timeout_ms), TIMES, 0},
     {"http.body_timeout", set_time, F_INT, PO(http_body_timeout_ms), TIMES, 0},
     {"http.trusted_proxies", set_cidrs, F_LIST, PO(http_trusted_proxies), NOLIM, 0},
+    {"request.body_buffer_size", set_size, F_LL, PO(body_buffer_size), NOLIM, 0},
+    {"request.body_temp_dir", set_str, F_STR, PO(body_temp_dir), NOLIM, 0},
     {"worker.mode", set_worker_mode, F_INT, PO(worker_mode), NOLIM, K_WARN},
     {"worker.bootstrap", set_str, F_STR, PO(worker_bootstrap), NOLIM, K_WARN},
     {"task.workers", set_int, F_INT, PO(task_workers), INTS(0, 65536), K_WARN},
@@ -1338,6 +1340,7 @@ static void pool_defaults(struct pool_config *p)
     p->http_keepalive_timeout_ms = 75000;
     p->http_header_timeout_ms = 60000;
     p->http_body_timeout_ms = 60000;
+    p->body_buffer_size = 64LL << 10;
     p->worker_mode = WORKER_CLASSIC;
     p->queue_max = 1024;
 }

@@ -109,6 +109,10 @@ struct pool_config {
     int http_header_timeout_ms;     /* default 60 s */
     int http_body_timeout_ms;       /* default 60 s */
     char **http_trusted_proxies;    /* NULL-terminated CIDRs, NULL when unset */
+    /* Request bodies (either ingress) past this many bytes go to an unlinked file in
+     * body_temp_dir (default: $TMPDIR or /tmp) instead of master memory; default 64 KiB. */
+    long long body_buffer_size;
+    char *body_temp_dir;
     enum worker_mode worker_mode;   /* default classic */
     char *worker_bootstrap;
     int task_workers; /* default 0 */

@@ -100,7 +100,8 @@ static void on_begin(struct conn *c, const struct fcgi_record *rec)
         send_end_request(c, rec->request_id, FCGI_UNKNOWN_ROLE);
         return;
     }
-    c->req = request_new(rec->request_id, (flags & FCGI_KEEP_CONN) != 0);
+    c->req = request_new(rec->request_id, (flags & FCGI_KEEP_CONN) != 0,
+                         pool_body_spool(c->pool));
     if (c->req == NULL) {
         conn_kill(c);
         return;
@@ -173,7 +174,7 @@ static void on_record(struct conn *c, const struct fcgi_record *rec)
             return;
         }
         if (request_add_stdin(r, rec->content, rec->content_len) < 0) {
-            log_error("[pool %s] fd %d: out of memory buffering a request body",
+            log_error("[pool %s] fd %d: request body lost; closing the connection",
                       pool_name(c->pool), c->fd);
             conn_kill(c);
             return;

@@ -426,9 +426,9 @@ static int add_body(struct conn *c, const uint8_t *p, size_t n)
     while (n > 0) {
         size_t k = n > FCGI_MAX_CONTENT ? FCGI_MAX_CONTENT : n;
         if (request_add_stdin(c->req, p, k) < 0) {
-            log_error("[pool %s] fd %d: out of memory buffering a request body",
-                      pool_name(c->pool), c->fd);
-            conn_kill(c);
+            log_error("[pool %s] fd %d: request body from %s lost: answering 500",
+                      pool_name(c->pool), c->fd, st(c)->remote_addr);
+            answer_simple(c, 500, 0);
             return -1;
         }
         p += k;
@@ -551,7 +551,7 @@ static void on_head(struct conn *c, size_t head_len)
     memcpy(s->head_copy, head, head_len);
     /* The route's file names point into scratch, which stays put. */
     c->in_off += head_len;
-    c->req = request_new(1, 0);
+    c->req = request_new(1, 0, pool_body_spool(c->pool));
     if (c->req == NULL) {
         conn_kill(c);
         return;

@@ -129,7 +129,7 @@ static void on_signal(int res)
     case SIGHUP: reopen_log(); break;
     default: break;
     }
-    ring_read(&sig_op, sig_fd, &sig_info, sizeof(sig_info));
+    ring_read(&sig_op, sig_fd, &sig_info, sizeof(sig_info), RING_OFF_CURRENT);
 }
 
 static void on_accept(struct listener *l, const struct completion *c)
@@ -373,7 +373,7 @@ int master_run(struct config *config, const struct master_opts *o)
         listeners[i].multishot = ring_has_multishot_accept();
         arm_accept(&listeners[i]);
     }
-    ring_read(&sig_op, sig_fd, &sig_info, sizeof(sig_info));
+    ring_read(&sig_op, sig_fd, &sig_info, sizeof(sig_info), RING_OFF_CURRENT);
     ring_timeout(&tick_op, TICK_MS);
     log_notice("fpm is running, pid %d", (int)getpid());
     log_notice("ready to handle connections");

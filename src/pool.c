@@ -49,14 +49,20 @@ struct worker {
     uint8_t reaped;
     uint8_t finished_early; /* response ended by fastcgi_finish_request(), script still runs */
     uint8_t timed_out;
-    uint8_t sending;      /* a sendmsg of the request is in flight */
+    uint8_t sending;      /* op_send is in flight (a sendmsg, or a read of a spooled body) */
+    uint8_t reading_body; /* ... and it is the read */
     uint8_t in_idle;      /* on the pool's idle list */
     uint8_t retire_asked; /* reload: exit after the current request */
     unsigned seq;         /* requests sent on this channel (names a request in SIGURG) */
     struct request *req;
     struct buf *rbuf;
     struct fcgi_relay relay;
-    /* Dispatch: iov[0] is BEGIN_REQUEST + PARAMS records, iov[1] the framed STDIN. */
+    /* Dispatch: iov[0] is BEGIN_REQUEST + PARAMS records, iov[1] the framed STDIN (or nothing
+     * when the body is in a temp file: it follows in chunks read through sbuf). send_req is held
+     * until all of it is sent, even when the worker answers before reading it. */
+    struct request *send_req;
+    uint64_t body_sent;
+    struct buf *sbuf;
     uint8_t *head;
     size_t head_cap;
     struct iovec iov[2];
@@ -75,6 +81,7 @@ struct pool {
     int log_limit;
     struct worker *idle;
     struct request *queue_head, *queue_tail;
+    struct body_spool spool;
     unsigned queue_len;
     int stopping; /* 1 graceful, 2 fast */
     uint64_t queue_full_logged_ms;
@@ -86,10 +93,16 @@ static size_t n_all_pools;
 
 static void worker_spawn(struct worker *w);
 static void worker_next(struct worker *w);
+static void worker_broken(struct worker *w, const char *why);
 
 const char *pool_name(const struct pool *p)
 {
     return p->cfg->name;
+}
+
+const struct body_spool *pool_body_spool(const struct pool *p)
+{
+    return &p->spool;
 }
 
 const struct pool_config *pool_config(const struct pool *p)
@@ -102,6 +115,7 @@ struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log
     struct pool *p = calloc(1, sizeof(*p));
     if (p == NULL) goto oom;
     p->cfg = cfg;
+    p->spool.dir_fd = -1;
     p->run_as_root = run_as_root;
     p->log_limit = log_limit;
     p->n_workers = cfg->max_children;
@@ -122,6 +136,11 @@ struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log
         w->fd = -1;
         w->op_recv.kind = OP_WORKER_RECV;
         w->op_send.kind = OP_WORKER_SEND;
+    }
+    if (body_spool_open(&p->spool, cfg->name, cfg->body_temp_dir,
+                        (size_t)cfg->body_buffer_size) < 0) {
+        pool_free(p);
+        return NULL;
     }
     return p;
 oom:
@@ -280,7 +299,8 @@ static void worker_spawn(struct worker *w)
     w->fd = sv[0];
     w->state = W_IDLE;
     w->channel_closed = w->reaped = w->finished_early = w->timed_out = 0;
-    w->sending = w->in_idle = w->retire_asked = 0;
+    w->sending = w->reading_body = w->in_idle = w->retire_asked = 0;
+    w->send_req = NULL;
     w->seq = 0;
     w->served = 0;
     w->spawned_ms = clock_ms();
@@ -359,7 +379,9 @@ static int dispatch(struct worker *w, struct request *r)
     w->iov[0].iov_base = w->head;
     w->iov[0].iov_len = n;
     w->iov[1].iov_base = r->body;
-    w->iov[1].iov_len = r->body_len;
+    w->iov[1].iov_len = r->body_fd < 0 ? r->body_len : 0;
+    w->send_req = r;
+    w->body_sent = 0;
     memset(&w->msg, 0, sizeof(w->msg));
     w->msg.msg_iov = w->iov;
     w->msg.msg_iovlen = 2;
@@ -475,7 +497,85 @@ static void request_over(struct worker *w)
 {
     struct request *r = w->req;
     w->req = NULL;
-    if (r != NULL) request_release_pool(r);
+    /* While its body is still being sent the send path holds it (see send_done()). */
+    if (r != NULL && r != w->send_req) request_release_pool(r);
+}
+
+/* Everything of the request is sent, or the channel broke. */
+static void send_done(struct worker *w)
+{
+    struct request *r = w->send_req;
+    w->send_req = NULL;
+    if (r != NULL && r != w->req) request_release_pool(r);
+    buf_put(w->sbuf);
+    w->sbuf = NULL;
+}
+
+/* Send what is left of the request: the iovecs, then the spooled body chunk by chunk. */
+static void send_more(struct worker *w)
+{
+    struct request *r = w->send_req;
+    if (w->channel_closed || r == NULL) {
+        send_done(w);
+        return;
+    }
+    if (w->iov[0].iov_len > 0 || w->iov[1].iov_len > 0) {
+        ring_sendmsg(&w->op_send, w->fd, &w->msg);
+    } else if (r->body_fd >= 0 && w->body_sent < r->body_len) {
+        if (w->sbuf == NULL && (w->sbuf = buf_get()) == NULL) {
+            worker_broken(w, "no memory to send a request body");
+            send_done(w);
+            return;
+        }
+        uint64_t left = r->body_len - w->body_sent;
+        ring_read(&w->op_send, r->body_fd, w->sbuf->data, left < BUF_CAP ? left : BUF_CAP,
+                  w->body_sent);
+        w->reading_body = 1;
+    } else {
+        send_done(w);
+        worker_next(w);
+        return;
+    }
+    w->inflight++;
+    w->sending = 1;
+}
+
+static void on_send_completed(struct worker *w, int res)
+{
+    w->sending = 0;
+    if (w->reading_body) {
+        w->reading_body = 0;
+        if (res <= 0) {
+            log_error("[pool %s] child %d: reading a spooled request body failed: %s",
+                      w->pool->cfg->name, (int)w->pid, res < 0 ? strerror(-res) : "end of file");
+            worker_broken(w, "its request body could not be sent");
+            send_done(w);
+            return;
+        }
+        w->body_sent += (uint64_t)res;
+        w->iov[0].iov_base = w->sbuf->data;
+        w->iov[0].iov_len = (size_t)res;
+        send_more(w);
+        return;
+    }
+    if (res < 0) {
+        if (!w->channel_closed) {
+            log_warning("[pool %s] child %d: sending the request failed: %s", w->pool->cfg->name,
+                        (int)w->pid, strerror(-res));
+            worker_broken(w, "its channel broke");
+        }
+        send_done(w);
+        return;
+    }
+    /* Partial send: advance the two iovecs. */
+    size_t sent = (size_t)res;
+    for (int i = 0; i < 2 && sent > 0; i++) {
+        size_t k = sent < w->iov[i].iov_len ? sent : w->iov[i].iov_len;
+        w->iov[i].iov_base = (uint8_t *)w->iov[i].iov_base + k;
+        w->iov[i].iov_len -= k;
+        sent -= k;
+    }
+    send_more(w);
 }
 
 /* The worker's request fails (crash, timeout): answer the client if it still waits. */
@@ -586,30 +686,7 @@ void pool_complete(const struct completion *cp)
     } else {
         w = container_of(cp->op, struct worker, op_send);
         w->inflight--;
-        w->sending = 0;
-        if (cp->res < 0) {
-            if (!w->channel_closed) {
-                log_warning("[pool %s] child %d: sending the request failed: %s",
-                            w->pool->cfg->name, (int)w->pid, strerror(-cp->res));
-                worker_broken(w, "its channel broke");
-            }
-        } else {
-            /* Partial send: advance the two iovecs and send the rest. */
-            size_t sent = (size_t)cp->res;
-            for (int i = 0; i < 2 && sent > 0; i++) {
-                size_t k = sent < w->iov[i].iov_len ? sent : w->iov[i].iov_len;
-                w->iov[i].iov_base = (uint8_t *)w->iov[i].iov_base + k;
-                w->iov[i].iov_len -= k;
-                sent -= k;
-            }
-            if ((w->iov[0].iov_len > 0 || w->iov[1].iov_len > 0) && !w->channel_closed) {
-                ring_sendmsg(&w->op_send, w->fd, &w->msg);
-                w->inflight++;
-                w->sending = 1;
-            } else {
-                worker_next(w);
-            }
-        }
+        on_send_completed(w, cp->res);
     }
     worker_maybe_finish(w);
 }
@@ -752,6 +829,7 @@ void pool_free(struct pool *p)
     for (int i = 0; i < p->n_workers; i++) {
         free(p->workers[i].head);
         buf_put(p->workers[i].rbuf);
+        buf_put(p->workers[i].sbuf);
         if (p->workers[i].fd >= 0) {
             fdreg_del(p->workers[i].fd);
             close(p->workers[i].fd);
@@ -759,6 +837,7 @@ void pool_free(struct pool *p)
     }
     for (size_t i = 0; i < n_all_pools; i++)
         if (all_pools[i] == p) all_pools[i] = all_pools[--n_all_pools];
+    body_spool_close(&p->spool);
     free(p->workers);
     free(p->ini);
     free(p);

@@ -12,6 +12,7 @@
 struct pool_config;
 struct request;
 struct pool;
+struct body_spool;
 
 /* Build a pool from its config (no process started yet). NULL with a log line on failure.
  * log_limit caps the length of a worker's captured output line. */
@@ -20,6 +21,8 @@ struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log
 int pool_start(struct pool *p);
 const char *pool_name(const struct pool *p);
 const struct pool_config *pool_config(const struct pool *p);
+/* Where the pool's request bodies are spooled past memory (request.body_* keys). */
+const struct body_spool *pool_body_spool(const struct pool *p);
 
 /* A complete request from a client connection: run it, queue it, or answer 503. */
 void pool_submit(struct pool *p, struct request *r);

@@ -1,9 +1,15 @@
 #include "request.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "fcgi.h"
+#include "fdreg.h"
 #include "log.h"
 
 /* Requests are recycled with their buffers, so steady traffic allocates nothing. */
@@ -11,7 +17,68 @@
 static struct request *free_requests;
 static unsigned free_count;
 
-struct request *request_new(uint16_t client_id, uint8_t keep_conn)
+/* An unlinked file in the spool directory: O_TMPFILE where the file system has it, else a
+ * named file removed at once. */
+static int spool_file(const struct body_spool *sp)
+{
+    int fd = openat(sp->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) return fd;
+    char name[64];
+    for (int tries = 0; tries < 16; tries++) {
+        static unsigned counter;
+        snprintf(name, sizeof(name), ".phpmgr-body-%d-%u", (int)getpid(), counter++);
+        fd = openat(sp->dir_fd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            if (unlinkat(sp->dir_fd, name, 0) < 0) {
+                int e = errno;
+                close(fd);
+                errno = e;
+                return -1;
+            }
+            return fd;
+        }
+        if (errno != EEXIST) return -1;
+    }
+    return -1;
+}
+
+int body_spool_open(struct body_spool *sp, const char *pool, const char *dir, size_t mem_max)
+{
+    if (dir == NULL || *dir == 0) dir = getenv("TMPDIR");
+    if (dir == NULL || *dir == 0) dir = "/tmp";
+    sp->dir = dir;
+    sp->mem_max = mem_max;
+    sp->dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (sp->dir_fd < 0) {
+        log_alert("[pool %s] request.body_temp_dir \"%s\": %s", pool, dir, strerror(errno));
+        return -1;
+    }
+    int fd = spool_file(sp);
+    if (fd < 0) {
+        log_alert("[pool %s] request.body_temp_dir \"%s\": cannot create a temp file: %s", pool,
+                  dir, strerror(errno));
+        close(sp->dir_fd);
+        sp->dir_fd = -1;
+        return -1;
+    }
+    close(fd);
+    if (fdreg_add(sp->dir_fd) < 0) {
+        close(sp->dir_fd);
+        sp->dir_fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+void body_spool_close(struct body_spool *sp)
+{
+    if (sp->dir_fd < 0) return;
+    fdreg_del(sp->dir_fd);
+    close(sp->dir_fd);
+    sp->dir_fd = -1;
+}
+
+struct request *request_new(uint16_t client_id, uint8_t keep_conn, const struct body_spool *spool)
 {
     struct request *r = free_requests;
     if (r != NULL) {
@@ -33,6 +100,8 @@ struct request *request_new(uint16_t client_id, uint8_t keep_conn)
     r->body_cap = bcap;
     r->client_id = client_id;
     r->keep_conn = keep_conn;
+    r->body_fd = -1;
+    r->spool = spool;
     return r;
 }
 
@@ -57,11 +126,72 @@ int request_add_params(struct request *r, const uint8_t *data, size_t len, size_
     return 0;
 }
 
+static int write_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* The body outgrew memory: move what is buffered to a temp file. Writes are synchronous: they
+ * land in the page cache (as nginx's client_body_temp writes do), and only big bodies get here. */
+static int spool_start(struct request *r)
+{
+    int fd = spool_file(r->spool);
+    if (fd < 0) {
+        log_error("creating a temp file for a request body in %s failed: %s", r->spool->dir,
+                  strerror(errno));
+        return -1;
+    }
+    struct iovec iov = {r->body, r->body_len};
+    if (fdreg_add(fd) < 0 || write_all(fd, &iov, 1) < 0) {
+        log_error("writing a request body to a temp file in %s failed: %s", r->spool->dir,
+                  strerror(errno));
+        fdreg_del(fd);
+        close(fd);
+        return -1;
+    }
+    r->body_fd = fd;
+    return 0;
+}
+
 int request_add_stdin(struct request *r, const uint8_t *data, size_t len)
 {
-    if (grow(&r->body, &r->body_cap, r->body_len + FCGI_HEADER_LEN + len) < 0) return -1;
+    if (r->body_fd < 0 && r->spool != NULL && len > 0 &&
+        r->body_len + FCGI_HEADER_LEN + len > r->spool->mem_max && spool_start(r) < 0)
+        return -1;
+    if (r->body_fd >= 0) {
+        uint8_t hdr[FCGI_HEADER_LEN];
+        fcgi_header_encode(hdr, FCGI_STDIN, request_worker_id(r), (uint16_t)len, 0);
+        struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)data, len}};
+        if (write_all(r->body_fd, iov, len > 0 ? 2 : 1) < 0) {
+            log_error("writing a request body to a temp file in %s failed: %s", r->spool->dir,
+                      strerror(errno));
+            return -1;
+        }
+        r->body_len += FCGI_HEADER_LEN + len;
+        return 0;
+    }
+    if (grow(&r->body, &r->body_cap, r->body_len + FCGI_HEADER_LEN + len) < 0) {
+        log_error("out of memory buffering a request body");
+        return -1;
+    }
     fcgi_header_encode(r->body + r->body_len, FCGI_STDIN, request_worker_id(r), (uint16_t)len, 0);
-    memcpy(r->body + r->body_len + FCGI_HEADER_LEN, data, len);
+    if (len > 0) memcpy(r->body + r->body_len + FCGI_HEADER_LEN, data, len);
     r->body_len += FCGI_HEADER_LEN + len;
     return 0;
 }
@@ -82,6 +212,11 @@ int request_param(const struct request *r, const char *name, const uint8_t **val
 
 static void request_free(struct request *r)
 {
+    if (r->body_fd >= 0) {
+        fdreg_del(r->body_fd);
+        close(r->body_fd);
+        r->body_fd = -1;
+    }
     /* Big bodies are not worth keeping around. */
     if (free_count >= REQUEST_KEEP || r->body_cap > (1u << 20) || r->params_cap > (1u << 16)) {
         free(r->params);

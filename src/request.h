@@ -23,8 +23,12 @@ struct request {
     uint8_t response_started; /* response bytes reached the client's queue */
     uint8_t *params;          /* PARAMS content, contiguous */
     size_t params_len, params_cap;
-    uint8_t *body; /* STDIN records already framed for the worker (id 1), with the terminator */
+    /* STDIN records already framed for the worker, with the terminator: in body[] up to the
+     * spool's mem_max, past it all of them in body_fd (an unlinked temp file) instead. */
+    uint8_t *body;
     size_t body_len, body_cap;
+    int body_fd; /* -1: the body is in memory */
+    const struct body_spool *spool;
     uint64_t queued_ms;
     uint64_t started_ms;
 };
@@ -36,9 +40,22 @@ static inline uint16_t request_worker_id(const struct request *r)
     return r->keep_conn ? 2 : 1;
 }
 
-struct request *request_new(uint16_t client_id, uint8_t keep_conn);
-/* Append to params/body; 0, or -1 when out of memory or past limit. */
+/* Where a pool's request bodies go once they outgrow memory. */
+struct body_spool {
+    size_t mem_max;  /* bytes of framed body kept in memory */
+    int dir_fd;      /* the temp directory (O_PATH) */
+    const char *dir; /* its name, for log lines */
+};
+
+/* Open spool->dir and check a temp file can be made there; 0, or -1 with a log line. */
+int body_spool_open(struct body_spool *spool, const char *pool, const char *dir, size_t mem_max);
+void body_spool_close(struct body_spool *spool);
+
+struct request *request_new(uint16_t client_id, uint8_t keep_conn, const struct body_spool *spool);
+/* Append to params; 0, or -1 when out of memory or past limit. */
 int request_add_params(struct request *r, const uint8_t *data, size_t len, size_t limit);
+/* Append one STDIN record (len <= 65535; 0 ends the body); 0, or -1 when out of memory or the
+ * temp file cannot be written (logged). */
 int request_add_stdin(struct request *r, const uint8_t *data, size_t len);
 /* Look up a param by name in the PARAMS content (for log lines); returns length or -1. */
 int request_param(const struct request *r, const char *name, const uint8_t **value);

@@ -1,6 +1,7 @@
 #include "ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <string.h>
 
@@ -97,10 +98,17 @@ void ring_sendmsg(struct op *op, int fd, const struct msghdr *msg)
     io_uring_sqe_set_data(sqe, op);
 }
 
-void ring_read(struct op *op, int fd, void *buf, size_t len)
+void ring_read(struct op *op, int fd, void *buf, size_t len, uint64_t offset)
 {
     struct io_uring_sqe *sqe = get_sqe();
-    io_uring_prep_read(sqe, fd, buf, (unsigned)len, (uint64_t)-1);
+    io_uring_prep_read(sqe, fd, buf, (unsigned)len, offset);
+    io_uring_sqe_set_data(sqe, op);
+}
+
+void ring_splice(struct op *op, int fd_in, int64_t off_in, int fd_out, size_t len)
+{
+    struct io_uring_sqe *sqe = get_sqe();
+    io_uring_prep_splice(sqe, fd_in, off_in, fd_out, -1, (unsigned)len, SPLICE_F_MOVE);
     io_uring_sqe_set_data(sqe, op);
 }
 

@@ -38,7 +38,11 @@ void ring_accept(struct op *op, int fd, int multishot);
 void ring_recv(struct op *op, int fd, void *buf, size_t len);
 void ring_send(struct op *op, int fd, const void *buf, size_t len);
 void ring_sendmsg(struct op *op, int fd, const struct msghdr *msg);
-void ring_read(struct op *op, int fd, void *buf, size_t len);
+/* offset RING_OFF_CURRENT reads at the file position (pipes). */
+#define RING_OFF_CURRENT ((uint64_t)-1)
+void ring_read(struct op *op, int fd, void *buf, size_t len, uint64_t offset);
+/* Move len bytes from fd_in (at off_in, or -1 for a pipe) to fd_out; one side must be a pipe. */
+void ring_splice(struct op *op, int fd_in, int64_t off_in, int fd_out, size_t len);
 /* A one-shot timer firing after ms milliseconds. */
 void ring_timeout(struct op *op, unsigned ms);
 

@@ -79,7 +79,7 @@ void worker_output_watch(int fd, const char *pool, pid_t pid, int is_stderr, int
     size_t pl = strlen(pool);
     if (pl >= sizeof(r->pool)) pl = sizeof(r->pool) - 1;
     memcpy(r->pool, pool, pl);
-    ring_read(&r->op, fd, r->chunk, sizeof(r->chunk));
+    ring_read(&r->op, fd, r->chunk, sizeof(r->chunk), RING_OFF_CURRENT);
 }
 
 void worker_output_complete(const struct completion *c)
@@ -105,5 +105,5 @@ void worker_output_complete(const struct completion *c)
             r->line[r->len++] = ch;
         }
     }
-    ring_read(&r->op, r->fd, r->chunk, sizeof(r->chunk));
+    ring_read(&r->op, r->fd, r->chunk, sizeof(r->chunk), RING_OFF_CURRENT);
 }

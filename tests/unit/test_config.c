@@ -212,7 +212,8 @@ static void test_defaults(void)
               p->http_body_timeout_ms == 60000 && !p->http_trusted_proxies &&
               p->worker_mode == WORKER_CLASSIC && !p->worker_bootstrap && p->task_workers == 0 &&
               !p->task_handler && p->n_timers == 0 && p->heartbeat_check_interval_ms == 0 &&
-              p->heartbeat_idle_time_ms == 0 && p->queue_max == 1024,
+              p->heartbeat_idle_time_ms == 0 && p->queue_max == 1024 &&
+              p->body_buffer_size == 64 * 1024 && !p->body_temp_dir,
           "defaults: phpmgr keys");
     CHECK(c.warnings && c.n_warnings == 0 && !c.warnings[0], "defaults: no warnings");
     CHECK(c.n_files == 1 && streq(c.files[0], path_of("main.conf")) && !c.files[1],
@@ -248,6 +249,8 @@ static void test_types(void)
                       "http.listen = [::1]:8080\n"
                       "http.max_body_size = 64M\n"
                       "http.max_header_size = 32k\n"
+                      "request.body_buffer_size = 1M\n"
+                      "request.body_temp_dir = /var/tmp\n"
                       "http.keepalive_timeout = 250ms\n"
                       "http.trusted_proxies = 10.0.0.0/8, fd00::/8,192.168.1.1\n"
                       "http.static = 0\n"
@@ -284,8 +287,9 @@ static void test_types(void)
     CHECK(p->http_listen && streq(p->http_listen[0], "127.0.0.1:8080") &&
               streq(p->http_listen[1], "[::1]:8080") && !p->http_listen[2],
           "types: http.listen twice adds two");
-    CHECK(p->http_max_body_size == 64LL << 20 && p->http_max_header_size == 32 << 10,
-          "types: sizes");
+    CHECK(p->http_max_body_size == 64LL << 20 && p->http_max_header_size == 32 << 10 &&
+              p->body_buffer_size == 1LL << 20 && streq(p->body_temp_dir, "/var/tmp"),
+          "types: sizes, request.body_*");
     CHECK(p->http_keepalive_timeout_ms == 250 && p->heartbeat_check_interval_ms == 60000,
           "types: ms and minute times");
     CHECK(p->http_trusted_proxies && streq(p->http_trusted_proxies[0], "10.0.0.0/8") &&
@@ -498,6 +502,9 @@ static void test_bad_values(void)
     BAD("http.max_body_size = 10T",
         "http.max_body_size: '10T' is not a valid size (a number with k, M or G)",
         "bad: size suffix");
+    BAD("request.body_buffer_size = lots",
+        "request.body_buffer_size: 'lots' is not a valid size (a number with k, M or G)",
+        "bad: request.body_buffer_size");
     BAD("clear_env = maybe",
         "clear_env: 'maybe' is not a boolean (yes/no, on/off, true/false, 1/0)", "bad: boolean");
     BAD("php_flag[display_errors] = sometimes",
