@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,85 @@ static unsigned n_conns;
 static struct conn *dead_conns;
 
 static void conn_flush(struct conn *c);
+
+enum { SEND_QUEUE, SEND_FILL, SEND_PIPE };
+
+/* Files go out by splice: file -> pipe, pipe -> socket, the pages never copied to user space.
+ * A connection borrows an empty pipe for one file; a few are kept for the next. */
+struct conn_pipe {
+    struct conn_pipe *next;
+    int rd, wr;
+    size_t cap;
+};
+#define PIPES_KEEP 64
+#define PIPE_WANT (256 * 1024)
+static struct conn_pipe *free_pipes;
+static unsigned n_free_pipes;
+
+static void pipe_close(struct conn_pipe *p)
+{
+    fdreg_del(p->rd);
+    fdreg_del(p->wr);
+    close(p->rd);
+    close(p->wr);
+    free(p);
+}
+
+static struct conn_pipe *pipe_get(void)
+{
+    struct conn_pipe *p = free_pipes;
+    if (p != NULL) {
+        free_pipes = p->next;
+        n_free_pipes--;
+        return p;
+    }
+    int fds[2];
+    p = malloc(sizeof(*p));
+    if (p == NULL || pipe2(fds, O_CLOEXEC) < 0) {
+        log_error("creating a pipe to send a file failed: %s", p ? strerror(errno) : "no memory");
+        free(p);
+        return NULL;
+    }
+    p->rd = fds[0];
+    p->wr = fds[1];
+    if (fdreg_add(p->rd) < 0 || fdreg_add(p->wr) < 0) {
+        pipe_close(p);
+        return NULL;
+    }
+    /* A bigger pipe means fewer round trips per file; the default 64 KiB is fine too. */
+    int sz = fcntl(p->wr, F_SETPIPE_SZ, PIPE_WANT);
+    if (sz < 0) sz = fcntl(p->wr, F_GETPIPE_SZ);
+    p->cap = sz > 0 ? (size_t)sz : 65536;
+    return p;
+}
+
+/* Back to the free list only when empty: leftover bytes would reach the next file's client. */
+static void pipe_put(struct conn_pipe *p, int empty)
+{
+    if (!empty || n_free_pipes >= PIPES_KEEP) {
+        pipe_close(p);
+        return;
+    }
+    p->next = free_pipes;
+    free_pipes = p;
+    n_free_pipes++;
+}
+
+/* The file is sent or the connection is gone: let go of the file and the pipe. */
+static void file_release(struct conn *c)
+{
+    if (c->file_fd >= 0) {
+        fdreg_del(c->file_fd);
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    if (c->pipe != NULL) {
+        pipe_put(c->pipe, c->pipe_bytes == 0);
+        c->pipe = NULL;
+    }
+    c->file_left = 0;
+    c->pipe_bytes = 0;
+}
 
 unsigned conn_count(void)
 {
@@ -80,6 +160,7 @@ void conn_accepted(struct pool *pool, int fd, enum conn_kind kind, const void *c
     c->op_send.kind = OP_CONN_SEND;
     c->pool = pool;
     c->fd = fd;
+    c->file_fd = -1;
     c->in = in;
     c->in_cap = CONN_IN_INITIAL;
     c->in_max = 2 * FCGI_MAX_RECORD;
@@ -109,6 +190,7 @@ static void conn_free(struct conn *c)
     if (c->proto->on_free) c->proto->on_free(c);
     fdreg_del(c->fd);
     close(c->fd);
+    file_release(c);
     buf_queue_clear(&c->out);
     free(c->in);
     if (c->prev)
@@ -162,6 +244,24 @@ void conn_queue_buf(struct conn *c, struct buf *b)
         return;
     }
     buf_queue_push(&c->out, b);
+    conn_flush(c);
+}
+
+void conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len)
+{
+    if (c->dead || fdreg_add(fd) < 0) {
+        close(fd);
+        conn_kill(c);
+        return;
+    }
+    c->file_fd = fd;
+    c->file_off = off;
+    c->file_left = len;
+    c->pipe_bytes = 0;
+    if ((c->pipe = pipe_get()) == NULL) {
+        conn_kill(c);
+        return;
+    }
     conn_flush(c);
 }
 
@@ -234,11 +334,20 @@ static void conn_flush(struct conn *c)
 {
     if (c->sending || c->dead) return;
     struct buf *b = c->out.head;
-    if (b == NULL) {
+    if (b != NULL) {
+        ring_send(&c->op_send, c->fd, b->data + b->off, b->len - b->off);
+        c->send_kind = SEND_QUEUE;
+    } else if (c->pipe_bytes > 0) {
+        ring_splice(&c->op_send, c->pipe->rd, -1, c->fd, c->pipe_bytes);
+        c->send_kind = SEND_PIPE;
+    } else if (c->file_left > 0) {
+        size_t n = c->file_left < c->pipe->cap ? (size_t)c->file_left : c->pipe->cap;
+        ring_splice(&c->op_send, c->file_fd, (int64_t)c->file_off, c->pipe->wr, n);
+        c->send_kind = SEND_FILL;
+    } else {
         if (c->closing) conn_kill(c);
         return;
     }
-    ring_send(&c->op_send, c->fd, b->data + b->off, b->len - b->off);
     c->sending = 1;
     c->inflight++;
 }
@@ -251,21 +360,35 @@ static void on_sent(struct conn *c, int res)
         return;
     }
     if (res <= 0) {
-        if (res < 0 && res != -EPIPE && res != -ECONNRESET)
+        if (c->send_kind == SEND_FILL)
+            log_error("[pool %s] fd %d: reading a file to send failed: %s", pool_name(c->pool),
+                      c->fd, res < 0 ? strerror(-res) : "it shrank");
+        else if (res < 0 && res != -EPIPE && res != -ECONNRESET)
             log_warning("[pool %s] fd %d: send failed: %s", pool_name(c->pool), c->fd,
                         strerror(-res));
         conn_kill(c);
         return;
     }
-    struct buf *b = c->out.head;
-    b->off += (uint32_t)res;
-    c->out.bytes -= (size_t)res;
-    if (b->off == b->len) {
-        c->out.head = b->next;
-        if (c->out.head == NULL) c->out.tail = NULL;
-        buf_put(b);
+    if (c->send_kind == SEND_FILL) {
+        c->pipe_bytes += (size_t)res;
+        c->file_off += (uint64_t)res;
+        c->file_left -= (uint64_t)res;
+    } else if (c->send_kind == SEND_PIPE) {
+        c->pipe_bytes -= (size_t)res;
+        if (c->pipe_bytes == 0 && c->file_left == 0) {
+            file_release(c);
+            if (c->proto->on_file_sent) c->proto->on_file_sent(c);
+        }
+    } else {
+        struct buf *b = c->out.head;
+        b->off += (uint32_t)res;
+        c->out.bytes -= (size_t)res;
+        if (b->off == b->len) {
+            c->out.head = b->next;
+            if (c->out.head == NULL) c->out.tail = NULL;
+            buf_put(b);
+        }
     }
-    if (c->out.bytes < CONN_LOW_WATER && c->proto->on_drain) c->proto->on_drain(c);
     conn_flush(c);
 }
 
@@ -332,7 +455,7 @@ void conn_stop_all(int graceful)
     struct conn *c = all_conns;
     while (c != NULL) {
         struct conn *next = c->next;
-        if (graceful && (c->req != NULL || c->sending || c->out.head != NULL)) {
+        if (graceful && (c->req != NULL || c->sending || c->out.head != NULL || c->file_fd >= 0)) {
             c->closing = 1;
             c->recv_paused = 1;
         } else {

@@ -24,15 +24,14 @@ struct conn_proto {
     /* The request's worker is done with it (END_REQUEST, or it failed with status). */
     void (*on_request_done)(struct conn *c, struct request *r);
     void (*on_request_failed)(struct conn *c, struct request *r, int status);
-    /* The send queue drained below CONN_LOW_WATER (streaming a file). May be NULL. */
-    void (*on_drain)(struct conn *c);
+    /* The file given to conn_send_file() is all sent. May be NULL. */
+    void (*on_file_sent)(struct conn *c);
     /* Periodic check: timeouts. May be NULL. */
     void (*on_tick)(struct conn *c, uint64_t now_ms);
     /* Free protocol state. May be NULL. */
     void (*on_free)(struct conn *c);
 };
 
-#define CONN_LOW_WATER (64 * 1024)
 
 struct conn {
     struct op op_recv;
@@ -46,7 +45,8 @@ struct conn {
     unsigned inflight;    /* ops submitted and not completed */
     uint8_t recv_posted;  /* a recv is in flight */
     uint8_t recv_paused;  /* the protocol does not want more input now */
-    uint8_t sending;      /* a send is in flight */
+    uint8_t sending;      /* a send (or a splice) is in flight */
+    uint8_t send_kind;    /* which: SEND_QUEUE, SEND_FILL (file -> pipe), SEND_PIPE (pipe -> fd) */
     uint8_t closing;      /* close once the send queue is empty */
     uint8_t dead;         /* shut down; freed when nothing is in flight */
     uint8_t on_dead_list;
@@ -55,6 +55,11 @@ struct conn {
     size_t in_off; /* bytes of in already consumed by the protocol */
     size_t in_max; /* the input buffer never grows past this */
     struct buf_queue out;
+    /* A file sent after the queue (conn_send_file): spliced through a pipe, no copy. */
+    int file_fd;
+    uint64_t file_off, file_left;
+    struct conn_pipe *pipe;
+    size_t pipe_bytes; /* in the pipe, not yet on the socket */
     struct request *req; /* the one request this connection has open */
     uint64_t last_active_ms;
 };
@@ -63,6 +68,9 @@ struct conn {
 void conn_kill(struct conn *c);
 void conn_queue(struct conn *c, const void *data, size_t len);
 void conn_queue_buf(struct conn *c, struct buf *b);
+/* Send len bytes of fd from off once what is queued is out; c owns fd from now on (closed when
+ * sent or when c dies). Nothing may be queued until proto->on_file_sent. */
+void conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len);
 /* Ask for more input (after recv_paused), e.g. once a response is done. */
 void conn_resume_input(struct conn *c);
 /* The response to c->req is complete on the wire as far as the protocol is concerned: let go of

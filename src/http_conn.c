@@ -87,9 +87,6 @@ struct http_state {
     unsigned rec_hdr_have;
     uint32_t rec_content_left;
     uint8_t rec_pad_left;
-    /* static file */
-    int file_fd;
-    uint64_t file_off, file_left;
     /* connection addresses */
     char remote_addr[INET6_ADDRSTRLEN], remote_port[8], server_addr[INET6_ADDRSTRLEN],
         server_port[8];
@@ -292,7 +289,6 @@ int http_conn_attach(struct conn *c, const void *ctx)
         return -1;
     }
     s->site = site;
-    s->file_fd = -1;
     s->keep_alive = 1;
     c->proto_state = s;
     /* Room for a whole head plus a body piece; a head over the limit is answered 431. */
@@ -317,7 +313,6 @@ static void http_free(struct conn *c)
 {
     struct http_state *s = st(c);
     if (s == NULL) return;
-    if (s->file_fd >= 0) close(s->file_fd);
     free(s->head_copy);
     free(s->scratch);
     free(s);
@@ -492,7 +487,6 @@ static void redirect_to_directory(struct conn *c, const uint8_t *head)
     conn_queue(c, out, (size_t)n);
     if (!s->is_head) conn_queue(c, body, sizeof(body) - 1);
     s->stage = HS_STATIC;
-    s->file_left = 0;
     response_complete(c, 1);
 }
 
@@ -854,40 +848,9 @@ static int open_beneath(const struct http_site_ctx *site, const char *abs)
     return (int)syscall(SYS_openat2, site->root_fd, rel, &how, sizeof(how));
 }
 
-static void stream_static(struct conn *c)
+static void http_file_sent(struct conn *c)
 {
-    struct http_state *s = st(c);
-    while (s->file_left > 0 && c->out.bytes < 2 * CONN_LOW_WATER && !c->dead) {
-        struct buf *b = buf_get();
-        if (b == NULL) {
-            conn_kill(c);
-            return;
-        }
-        size_t want = s->file_left < BUF_CAP ? (size_t)s->file_left : BUF_CAP;
-        ssize_t n = pread(s->file_fd, b->data, want, (off_t)s->file_off);
-        if (n <= 0) {
-            buf_put(b);
-            log_error("[pool %s] reading a static file failed: %s", pool_name(c->pool),
-                      n < 0 ? strerror(errno) : "file shrank");
-            conn_kill(c);
-            return;
-        }
-        b->len = (uint32_t)n;
-        s->file_off += (uint64_t)n;
-        s->file_left -= (uint64_t)n;
-        conn_queue_buf(c, b);
-    }
-    if (s->file_left == 0 && s->stage == HS_STATIC) {
-        close(s->file_fd);
-        s->file_fd = -1;
-        response_complete(c, 1);
-    }
-}
-
-static void http_drain(struct conn *c)
-{
-    struct http_state *s = st(c);
-    if (s->stage == HS_STATIC) stream_static(c);
+    if (st(c)->stage == HS_STATIC) response_complete(c, 1);
 }
 
 /* If-None-Match: a list of entity tags (weak comparison, RFC 9110 13.1.2), or "*". */
@@ -983,7 +946,6 @@ static void serve_static(struct conn *c, const uint8_t *head)
                      http_date(), lm, etag, keep ? "keep-alive" : "close");
         conn_queue(c, out, (size_t)n);
         s->stage = HS_STATIC;
-        s->file_left = 0;
         response_complete(c, 1);
         return;
     }
@@ -1010,7 +972,6 @@ static void serve_static(struct conn *c, const uint8_t *head)
                      http_date(), (unsigned long long)size, keep ? "keep-alive" : "close");
         conn_queue(c, out, (size_t)n);
         s->stage = HS_STATIC;
-        s->file_left = 0;
         response_complete(c, 1);
         return;
     }
@@ -1028,11 +989,13 @@ static void serve_static(struct conn *c, const uint8_t *head)
                  keep ? "keep-alive" : "close", etag);
     conn_queue(c, out, (size_t)n);
     s->stage = HS_STATIC;
-    s->file_fd = fd;
-    s->file_off = first;
-    s->file_left = s->is_head ? 0 : body;
+    if (s->is_head || body == 0) {
+        close(fd);
+        response_complete(c, 1);
+        return;
+    }
     c->recv_paused = 1;
-    stream_static(c);
+    conn_send_file(c, fd, first, body);
 }
 
 /* ---- timeouts ---- */
@@ -1065,7 +1028,7 @@ const struct conn_proto http_conn_proto = {
     .on_worker_data = http_worker_data,
     .on_request_done = http_request_done,
     .on_request_failed = http_request_failed,
-    .on_drain = http_drain,
+    .on_file_sent = http_file_sent,
     .on_tick = http_tick,
     .on_free = http_free,
 };

@@ -1117,6 +1117,127 @@ def t_static_big():
         return "status %d, %d of %d bytes" % (r.status, len(r.body), len(C.large))
 
 
+def raw_get(path, rcvbuf=None):
+    """A socket with GET path sent (Connection: close); a small rcvbuf keeps the server's data
+    waiting in its own buffers (and the splice pipe) instead of ours."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(15)
+    sock.connect((H.LOOPBACK, C.main.http_port))
+    sock.sendall(H.build_request("GET", path, [("Connection", "close")]))
+    return sock
+
+
+def read_to_eof(sock, deadline_s, pace=None):
+    """Everything until EOF (bounded by deadline_s); pace(n_so_far) may sleep to read slowly."""
+    dl = H.Deadline(deadline_s)
+    data = bytearray()
+    while not dl.expired():
+        sock.settimeout(max(0.05, dl.left()))
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            return bytes(data), True
+        data += chunk
+        if pace:
+            pace(len(data))
+    return bytes(data), False
+
+
+def split_head(raw):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
+@case("static-big-file-slow-reader-intact")
+def t_static_slow_reader():
+    """A 24 MiB file spliced to a client that reads in small steps: every byte, in order."""
+    path = os.path.join(C.docroot, "big24.bin")
+    data = os.urandom(24 << 20)
+    with open(path, "wb") as f:
+        f.write(data)
+    sock = raw_get("/big24.bin", rcvbuf=65536)
+    try:
+        raw, eof = read_to_eof(sock, 60, pace=lambda n: time.sleep(0.002) if n < (2 << 20) else None)
+    finally:
+        sock.close()
+    head, body = split_head(raw)
+    if "200 OK" not in head.split("\r\n")[0]:
+        return "head: %r" % head[:200]
+    if not eof or len(body) != len(data) or hashlib.sha1(body).digest() != hashlib.sha1(data).digest():
+        return "eof %s, %d of %d bytes, sha1 %s" % (eof, len(body), len(data),
+                                                   "equal" if body == data else "differs")
+    return None
+
+
+@case("static-client-gone-mid-file-then-pipes-clean")
+def t_static_client_gone():
+    """Clients that leave mid-file must not leave bytes behind for the next file's client: after
+    10 abandoned downloads, 6 concurrent full ones of two different files are each intact."""
+    for name, seed in (("a24.bin", b"A"), ("b24.bin", b"B")):
+        p = os.path.join(C.docroot, name)
+        if not os.path.exists(p):
+            with open(p, "wb") as f:
+                f.write(hashlib.sha256(seed).digest() * ((24 << 20) // 32))
+    for _ in range(10):
+        sock = raw_get("/a24.bin", rcvbuf=32768)
+        sock.recv(50000)
+        sock.close()
+    results = {}
+
+    def fetch(i):
+        name = "/a24.bin" if i % 2 else "/b24.bin"
+        sock = raw_get(name)
+        try:
+            raw, eof = read_to_eof(sock, 60)
+        finally:
+            sock.close()
+        _, body = split_head(raw)
+        with open(os.path.join(C.docroot, name[1:]), "rb") as f:
+            results[i] = (eof, body == f.read(), len(body))
+
+    ths = [threading.Thread(target=fetch, args=(i,)) for i in range(6)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(90)
+    bad = {i: v for i, v in results.items() if not (v[0] and v[1])}
+    if len(results) != 6 or bad:
+        return "downloads not intact (i: eof, equal, length): %r of %d" % (bad, len(results))
+    return None
+
+
+@case("static-file-truncated-mid-send-closes")
+def t_static_truncated():
+    """The file shrinks while it is being sent: the connection is closed short of
+    Content-Length (the client can tell), never left hanging, and the log says why."""
+    path = os.path.join(C.docroot, "shrinks.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(48 << 20))
+    sock = raw_get("/shrinks.bin", rcvbuf=16384)
+    try:
+        sock.settimeout(10)
+        first = sock.recv(16384)
+        os.truncate(path, 0)
+        raw, eof = read_to_eof(sock, 30)
+    finally:
+        sock.close()
+    head, body = split_head(first + raw)
+    m = re.search(r"Content-Length: (\d+)", head)
+    if not m or int(m.group(1)) != 48 << 20:
+        return "head: %r" % head[:300]
+    if not eof:
+        return "no EOF within 30 s after %d bytes" % len(body)
+    if len(body) >= 48 << 20:
+        return "the whole file arrived although it was truncated to 0 early on"
+    if not H.wait_until(lambda: "reading a file to send failed: it shrank" in C.main.log_text(), 5):
+        return "no log line about the short file"
+    return None
+
+
 @case("static-etag-if-none-match-304")
 def t_etag():
     r = get("/hello.txt")
