@@ -68,17 +68,32 @@ asan:
 	$(MAKE) BUILD=build/asan EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" all unit
 
-# libFuzzer targets (clang), each run for FUZZ_SECONDS.
+# libFuzzer targets (clang): tests/fuzz/fuzz_X.c tests src/X.c, linked with the modules listed in
+# FUZZ_EXTRA_X (if any); each runs for FUZZ_SECONDS on tests/fuzz/seeds_X and a corpus kept in
+# $(BUILD)/fuzz. A crash fails the rule (its input is saved as $(BUILD)/fuzz/crash-*).
 FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-fuzz:
-	@mkdir -p $(BUILD)/fuzz
+FUZZ_EXTRA_http_params := src/http.c src/fcgi.c
+
+$(foreach t,$(FUZZ_TARGETS),$(eval $(BUILD)/fuzz/fuzz_$(t): $(FUZZ_EXTRA_$(t))))
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c src/%.c $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \
-		clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-			-o $(BUILD)/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c src/$$t.c || exit 1; \
 		mkdir -p $(BUILD)/fuzz/corpus_$$t; \
-		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus_$$t tests/fuzz/seeds_$$t 2>&1 \
-			| tail -n 3 || exit 1; \
+		echo "== fuzz_$$t"; \
+		if $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/corpus_$$t tests/fuzz/seeds_$$t >$(BUILD)/fuzz/fuzz_$$t.log 2>&1; then \
+			tail -n 3 $(BUILD)/fuzz/fuzz_$$t.log; \
+		else \
+			tail -n 40 $(BUILD)/fuzz/fuzz_$$t.log; \
+			echo "fuzz_$$t FAILED (log: $(BUILD)/fuzz/fuzz_$$t.log)"; \
+			exit 1; \
+		fi; \
 	done
 
 bench: deps all

@@ -461,33 +461,82 @@ static void read_body(struct conn *c)
 static void serve_static(struct conn *c, const uint8_t *head);
 static void response_complete(struct conn *c, int keep);
 
-/* "/dir" names a directory: 301 to "/dir/" with the query kept, as nginx. */
+/* "/dir" names a directory: 301 to "/dir/" with the query kept, as nginx with its defaults
+ * (absolute_redirect and port_in_redirect on, server_name_in_redirect off): Location is
+ * "http://", the host of an absolute-form target or of Host without its port (lower case, no
+ * trailing dot; the listening address when there is none), ":" and the listening port unless it
+ * is 80, the decoded path (control bytes escaped), "/" and "?query"; the page is nginx's, footer
+ * included. Always http: phpmgr has no TLS (and nginx behind a TLS proxy says http too). A
+ * request with a body gets its answer and a closed connection: the body is not read, so it must
+ * not be taken for the next request. */
 static void redirect_to_directory(struct conn *c, const uint8_t *head)
 {
     struct http_state *s = st(c);
-    const struct http_span *host = s->req.host >= 0 ? &s->req.headers[s->req.host].value : NULL;
-    const struct http_span *q = &s->req.query;
     static const char body[] = "<html>\r\n<head><title>301 Moved Permanently</title></head>\r\n"
                                "<body>\r\n<center><h1>301 Moved Permanently</h1></center>\r\n"
+                               "<hr><center>phpmgr/" PHPMGR_VERSION_STRING "</center>\r\n"
                                "</body>\r\n</html>\r\n";
-    char out[2048];
-    int n = snprintf(out, sizeof(out),
+    static const char hex[] = "0123456789ABCDEF";
+    const struct http_span *hs = s->req.form == HTTP_FORM_ABSOLUTE ? &s->req.authority
+                                 : s->req.host >= 0 ? &s->req.headers[s->req.host].value
+                                                    : NULL;
+    const char *host = hs ? (const char *)head + hs->off : "";
+    size_t hl = 0, hn = hs ? hs->len : 0;
+    if (hn && host[0] == '[') { /* "[v6]:port" */
+        while (hl < hn && host[hl] != ']') hl++;
+        if (hl < hn) hl++;
+    } else {
+        while (hl < hn && host[hl] != ':') hl++;
+    }
+    if (hl && host[hl - 1] == '.') hl--;
+    int bracket = 0;
+    if (hl == 0 && s->server_port[0]) { /* no Host (HTTP/1.0): the listening address */
+        host = s->server_addr;
+        hl = strlen(host);
+        bracket = strchr(host, ':') != NULL;
+    }
+    int port = hl && s->server_port[0] && strcmp(s->server_port, "80") != 0;
+    if (s->req.body != HTTP_BODY_NONE) s->keep_alive = 0;
+    const struct http_span *q = &s->req.query;
+    /* The head goes to resp_hdr (no worker response is in flight): check it fits, then write. */
+    char *out = (char *)s->resp_hdr;
+    size_t cap = sizeof(s->resp_hdr);
+    int n = snprintf(out, cap,
                      "HTTP/1.1 301 Moved Permanently\r\nServer: phpmgr/" PHPMGR_VERSION_STRING
                      "\r\nDate: %s\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n"
-                     "Location: %s%.*s%.*s/%s%.*s\r\nConnection: %s\r\n\r\n",
-                     http_date(), s->is_head ? (size_t)0 + sizeof(body) - 1 : sizeof(body) - 1,
-                     host ? (s->https ? "https://" : "http://") : "", host ? (int)host->len : 0,
-                     host ? (const char *)head + host->off : "", (int)s->route.uri.len,
-                     s->route.uri.p, q->len ? "?" : "", (int)q->len, (const char *)head + q->off,
-                     s->keep_alive ? "keep-alive" : "close");
-    if (n < 0 || (size_t)n >= sizeof(out)) {
+                     "Location: %s%s",
+                     http_date(), sizeof(body) - 1, hl ? "http://" : "", bracket ? "[" : "");
+    size_t o = n < 0 ? cap : (size_t)n;
+    if (o + hl + 8 + 3 * s->route.uri.len + 2 + q->len + 32 > cap) {
         answer_simple(c, 414, 0);
         return;
     }
-    conn_queue(c, out, (size_t)n);
+    for (size_t i = 0; i < hl; i++)
+        out[o++] = host[i] >= 'A' && host[i] <= 'Z' ? (char)(host[i] | 0x20) : host[i];
+    if (bracket) out[o++] = ']';
+    if (port) o += (size_t)sprintf(out + o, ":%s", s->server_port);
+    for (size_t i = 0; i < s->route.uri.len; i++) {
+        uint8_t b = (uint8_t)s->route.uri.p[i];
+        if (b < 0x20 || b == 0x7f) {
+            out[o++] = '%';
+            out[o++] = hex[b >> 4];
+            out[o++] = hex[b & 15];
+        } else {
+            out[o++] = (char)b;
+        }
+    }
+    out[o++] = '/';
+    if (q->len) {
+        out[o++] = '?';
+        memcpy(out + o, head + q->off, q->len);
+        o += q->len;
+    }
+    o += (size_t)sprintf(out + o, "\r\nConnection: %s\r\n\r\n",
+                         s->keep_alive ? "keep-alive" : "close");
+    conn_queue(c, out, o);
     if (!s->is_head) conn_queue(c, body, sizeof(body) - 1);
     s->stage = HS_STATIC;
-    response_complete(c, 1);
+    response_complete(c, s->keep_alive);
 }
 
 static void on_head(struct conn *c, size_t head_len)
@@ -517,7 +566,8 @@ static void on_head(struct conn *c, size_t head_len)
     }
     if (kind == HTTP_ROUTE_ERROR) {
         c->in_off += head_len;
-        answer_simple(c, s->route.status, s->route.status == 404);
+        /* keep-alive only without a body: it is not read, and must not pass for a request */
+        answer_simple(c, s->route.status, s->route.status == 404 && s->req.body == HTTP_BODY_NONE);
         return;
     }
     if (kind == HTTP_ROUTE_STATIC) {

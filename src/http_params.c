@@ -184,26 +184,29 @@ int http_route(const struct http_site *site, const struct http_request *req, con
             return rt->kind;
         }
         s.len = n;
-    } else if (uri[n - 1] == '/' && site->index.len && site->stat) {
-        /* A directory: its index script when there is one (nginx's index module). */
-        size_t nl;
-        char *name = cat3(&s, uri, n, site->index.p, site->index.len, NULL, 0, &nl);
-        if (!name) return route_error(rt, 414);
-        file = cat3(&s, root->p, root->len, name, nl, NULL, 0, &fl);
-        if (!file) return route_error(rt, 414);
-        if (file_kind(site, file, fl) == HTTP_FILE_REGULAR) {
-            rt->kind = HTTP_ROUTE_SCRIPT;
-            rt->script_name.p = rt->document_uri.p = name;
-            rt->script_name.len = rt->document_uri.len = nl;
-            rt->path_info.p = name + nl;
-            rt->filename.p = file;
-            rt->filename.len = fl;
-            return rt->kind;
+    } else if (uri[n - 1] == '/' && site->stat) {
+        /* A directory: its index script when there is one (nginx's index module). The script's
+         * name (uri + index) is the tail of its file name: one copy, so the documented scratch
+         * size suffices. Never a redirect here (that would be "/dir/" -> "/dir//"). */
+        if (site->index.len) {
+            file = cat3(&s, root->p, root->len, uri, n, site->index.p, site->index.len, &fl);
+            if (!file) return route_error(rt, 414);
+            if (file_kind(site, file, fl) == HTTP_FILE_REGULAR) {
+                rt->kind = HTTP_ROUTE_SCRIPT;
+                rt->script_name.p = rt->document_uri.p = file + root->len;
+                rt->script_name.len = rt->document_uri.len = fl - root->len;
+                rt->path_info.p = file + fl;
+                rt->filename.p = file;
+                rt->filename.len = fl;
+                return rt->kind;
+            }
         }
         /* then index.html, as nginx's "index index.php index.html" */
+        s.len = n;
         if (site->static_files && static_allowed(uri, n)) {
             file = cat3(&s, root->p, root->len, uri, n, "index.html", 10, &fl);
-            if (file && file_kind(site, file, fl) == HTTP_FILE_REGULAR) {
+            if (!file) return route_error(rt, 414); /* never a silently different route */
+            if (file_kind(site, file, fl) == HTTP_FILE_REGULAR) {
                 rt->kind = HTTP_ROUTE_STATIC;
                 rt->document_uri = rt->uri;
                 rt->filename.p = file;

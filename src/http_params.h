@@ -7,9 +7,11 @@
  *     location / { try_files $uri /index.php?$query_string; }   (http.index = index.php)
  *     location ~ [^/]\.php(/|$) {
  *         fastcgi_split_path_info ^(.+?\.php)(/.*)$;  try_files $fastcgi_script_name =404; ... }
- * with `index index.php` for paths ending in '/'. A ".php" script that does not exist goes to the
- * front controller too (http.index: "paths that are not files go to it"). Static files are never
- * served from a path with a segment starting with '.', nor with a PHP-like extension (any case).
+ * with `index index.php index.html` for paths ending in '/' (index.html when http.static is on;
+ * such a path is never redirected, and "/dir" naming a directory is a 301 to "/dir/"). A ".php"
+ * script that does not exist goes to the front controller too (http.index: "paths that are not
+ * files go to it"). Static files are never served from a path with a segment starting with '.',
+ * nor with a PHP-like extension (any case).
  *
  * Pure functions over caller-owned memory; the one filesystem question (does this path name a
  * regular file?) is asked through a callback, so the caller decides how (fstatat, a cache, a fake
@@ -80,8 +82,9 @@ struct http_route {
 ssize_t http_path_normalize(const uint8_t *in, size_t len, char *out, size_t cap);
 
 /* Route a parsed request (buf is the buffer it was parsed from). scratch receives the decoded
- * path and the file name: 2 * path length + 2 * index length + document_root length + 8 bytes
- * always suffice (else 414). Returns rt->kind. */
+ * path and the file name: 2 * path length + 2 * index length + document_root length + 16 bytes
+ * always suffice (the 16 covers "index.html" when there is no or a short index); with less the
+ * answer is 414 or the same route, never another one. Returns rt->kind. */
 int http_route(const struct http_site *site, const struct http_request *req, const uint8_t *buf,
                char *scratch, size_t cap, struct http_route *rt);
 

@@ -13,9 +13,14 @@ What is here:
     STDIN, ABORT_REQUEST, GET_VALUES, reading STDOUT/STDERR/END_REQUEST), parse_cgi for its output.
   - /proc helpers: children of a pid, process start times, liveness that ignores pid reuse.
   - run_parallel: bounded thread fan-out.
+  - nginx_conf, nginx_php_server: the nginx configuration every suite's nginx is built from.
+  - for the differential suites: their pool lines (diff_pool_setup), DiffSide, diff_health,
+    body_has, multipart, pattern_bytes, describe_body_diff.
 """
 
 import atexit
+import difflib
+import hashlib
 import os
 import re
 import shutil
@@ -396,6 +401,56 @@ class PhpFpmServer(_FpmLike):
         self.argv = [PHP_FPM_BIN, "-F", "-R", "-y", self.conf]
 
 
+def nginx_conf(tmp, error_log, body):
+    """A whole nginx.conf for an nginx run with its prefix in tmp: one worker (as root), pid, logs
+    and temp files under tmp, Debian's MIME types, 20m request bodies, 5 s keep-alive; body is
+    the inside of the http block (upstreams and server blocks)."""
+    return """user root;
+worker_processes 1;
+pid %(t)s/nginx.pid;
+error_log %(elog)s info;
+events { worker_connections 1024; }
+http {
+    access_log %(t)s/nginx-access.log;
+    client_body_temp_path %(t)s/ngx_client_body;
+    fastcgi_temp_path %(t)s/ngx_fastcgi;
+    proxy_temp_path %(t)s/ngx_proxy;
+    uwsgi_temp_path %(t)s/ngx_uwsgi;
+    scgi_temp_path %(t)s/ngx_scgi;
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    client_max_body_size 20m;
+    keepalive_timeout 5s;
+%(body)s}
+""" % {"t": tmp, "elog": error_log, "body": body}
+
+
+def nginx_php_server(port, root, fastcgi_pass, keep_conn=False):
+    """A server block on LOOPBACK:port for a PHP site in root, as Debian configures one: PHP
+    paths go to fastcgi_pass (an address or an upstream name; fastcgi_keep_conn when keep_conn),
+    anything else is nginx's own static handling with `index index.php index.html`."""
+    return """
+    server {
+        listen %(lo)s:%(port)d;
+        server_name localhost;
+        root %(root)s;
+        index index.php index.html;
+        location ~ [^/]\\.php(/|$) {
+            # Debian's snippets/fastcgi-php.conf (without its try_files, so a missing
+            # script reaches the backend, whose answer is what we compare).
+            fastcgi_split_path_info ^(.+?\\.php)(/.*)$;
+            set $path_info $fastcgi_path_info;
+            fastcgi_param PATH_INFO $path_info;
+            fastcgi_index index.php;
+            include /etc/nginx/fastcgi.conf;
+            fastcgi_read_timeout 60s;
+%(keep)s            fastcgi_pass %(target)s;
+        }
+    }
+""" % {"lo": LOOPBACK, "port": port, "root": root, "target": fastcgi_pass,
+       "keep": "            fastcgi_keep_conn on;\n" if keep_conn else ""}
+
+
 class NginxServer(Server):
     """nginx with one server block per entry of backends: (name, backend_port, keep_conn).
     After start(), self.server_ports[name] is the nginx port of that server block."""
@@ -417,7 +472,6 @@ class NginxServer(Server):
     def write_config(self):
         self.server_ports = {name: free_port() for name, _, _ in self.backends}
         self.ports = list(self.server_ports.values())
-        t = self.tmp
         upstreams = []
         servers = []
         for name, bport, keep in self.backends:
@@ -425,50 +479,11 @@ class NginxServer(Server):
                 upstreams.append("    upstream up_%s { server %s:%d; keepalive 8; }\n"
                                  % (name, LOOPBACK, bport))
                 target = "up_" + name
-                keep_lines = "            fastcgi_keep_conn on;\n"
             else:
                 target = "%s:%d" % (LOOPBACK, bport)
-                keep_lines = ""
-            servers.append("""
-    server {
-        listen %(lo)s:%(port)d;
-        server_name localhost;
-        root %(root)s;
-        index index.php index.html;
-        location ~ [^/]\\.php(/|$) {
-            # Debian's snippets/fastcgi-php.conf (without its try_files, so a missing
-            # script reaches the backend, whose answer is what we compare).
-            fastcgi_split_path_info ^(.+?\\.php)(/.*)$;
-            set $path_info $fastcgi_path_info;
-            fastcgi_param PATH_INFO $path_info;
-            fastcgi_index index.php;
-            include /etc/nginx/fastcgi.conf;
-            fastcgi_read_timeout 60s;
-%(keep)s            fastcgi_pass %(target)s;
-        }
-    }
-""" % {"lo": LOOPBACK, "port": self.server_ports[name], "root": self.docroot,
-                "keep": keep_lines, "target": target})
-        conf = """user root;
-worker_processes 1;
-pid %(t)s/nginx.pid;
-error_log %(elog)s info;
-events { worker_connections 1024; }
-http {
-    access_log %(t)s/nginx-access.log;
-    client_body_temp_path %(t)s/ngx_client_body;
-    fastcgi_temp_path %(t)s/ngx_fastcgi;
-    proxy_temp_path %(t)s/ngx_proxy;
-    uwsgi_temp_path %(t)s/ngx_uwsgi;
-    scgi_temp_path %(t)s/ngx_scgi;
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    client_max_body_size 20m;
-    keepalive_timeout 5s;
-%(up)s%(servers)s}
-""" % {"t": t, "elog": self.error_log, "up": "".join(upstreams), "servers": "".join(servers)}
+            servers.append(nginx_php_server(self.server_ports[name], self.docroot, target, keep))
         with open(self.conf, "w") as f:
-            f.write(conf)
+            f.write(nginx_conf(self.tmp, self.error_log, "".join(upstreams) + "".join(servers)))
 
     def log_text(self):
         return read_text(self.error_log) + read_text(self.out_path)
@@ -1274,3 +1289,123 @@ class HttpConn:
 
     def __exit__(self, *a):
         self.close()
+
+
+# --------------------------------------------------------------------------------------------
+# differential suites (test_differential.py, test_http_differential.py): the same request to a
+# reference (nginx -> php-fpm) and to phpmgr, on the fixtures in tests/fixtures/diff/www
+
+DIFF_DOCROOT = os.path.join(FIXTURES, "diff", "www")
+DIFF_REQ_TIMEOUT = 30.0
+
+
+def diff_pool_setup(tmp):
+    """The pool lines every backend of a differential suite runs (the fixtures expect them), and
+    the world-writable directory they name as DIFF_STATE: (state_dir, pool_extra)."""
+    state = os.path.join(tmp, "state")
+    os.mkdir(state)
+    os.chmod(state, 0o777)
+    pool_extra = "\n".join([
+        "env[DIFF_ENV_A] = hello world",
+        'env[DIFF_ENV_B] = "quoted value"',
+        "env[DIFF_STATE] = " + state,
+        "php_value[upload_max_filesize] = 1M",
+        "php_admin_value[max_file_uploads] = 5",
+        "php_flag[short_open_tag] = on",
+    ])
+    return state, pool_extra
+
+
+class DiffSide:
+    """One side of a comparison: an HTTP port (an nginx server block, or phpmgr's http.listen)
+    with a label for the reports. Each suite adds its normalisation."""
+
+    def __init__(self, label, port):
+        self.label = label
+        self.port = port
+
+    def req(self, method="GET", path="/", headers=(), body=b"", **kw):
+        kw.setdefault("timeout", DIFF_REQ_TIMEOUT)
+        return http_request(self.port, method, path, list(headers), body, **kw)
+
+
+def diff_health(side):
+    """None when side still answers a trivial PHP request (slow.php), else why not."""
+    try:
+        r = side.req("GET", "/slow.php?n=7&ms=0", timeout=8)
+    except (OSError, HttpError) as e:
+        return "%s: %s" % (type(e).__name__, e)
+    if r.status != 200 or not r.body.startswith(b"request 7 "):
+        return "status %d body %r" % (r.status, r.body[:200])
+    return None
+
+
+def body_has(*needles, status=None):
+    """An expect check: the body (of a snapshot with .body and .status) holds every needle, and
+    the status starts with status when given; None, or what is wrong."""
+    def chk(v):
+        for n in needles:
+            if isinstance(n, str):
+                n = n.encode()
+            if n not in v.body:
+                return "body lacks %r; body starts %r" % (n, v.body[:300])
+        if status is not None and not v.status.startswith(str(status)):
+            return "status %s, expected %s" % (v.status, status)
+        return None
+    return chk
+
+
+def multipart(parts, boundary, close=True):
+    """A multipart/form-data body. parts: (name, value) for fields or (name, filename,
+    content_type, data) for files (no Content-Type line when content_type is empty); close=False
+    leaves out the final boundary."""
+    out = []
+    for p in parts:
+        out.append(b"--" + boundary.encode() + b"\r\n")
+        if len(p) == 2:
+            out.append(b'Content-Disposition: form-data; name="%s"\r\n\r\n' % p[0].encode())
+            out.append(p[1] if isinstance(p[1], bytes) else p[1].encode())
+        else:
+            name, fname, ctype, data = p
+            out.append(b'Content-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                       % (name.encode(), fname.encode()))
+            if ctype:
+                out.append(b"Content-Type: %s\r\n" % ctype.encode())
+            out.append(b"\r\n" + data)
+        out.append(b"\r\n")
+    if close:
+        out.append(b"--" + boundary.encode() + b"--\r\n")
+    return b"".join(out)
+
+
+def pattern_bytes(n, seed):
+    """n bytes of a reproducible binary pattern (every byte value occurs)."""
+    return bytes((i * 31 + seed * 7 + (i >> 8)) & 0xFF for i in range(n))
+
+
+def describe_body_diff(a, b, a_label, b_label, context=1, max_lines=40):
+    """How body b differs from body a, as report lines: both sizes and hashes, then for text a
+    unified line diff (context lines around each change, at most max_lines lines, indented), for
+    binary data the first differing byte."""
+    out = ["body: %s %d bytes sha256 %s, %s %d bytes sha256 %s"
+           % (a_label, len(a), hashlib.sha256(a).hexdigest()[:12], b_label, len(b),
+              hashlib.sha256(b).hexdigest()[:12])]
+    try:
+        ta, tb = a.decode("utf-8"), b.decode("utf-8")
+        text = len(a) < 65536 and len(b) < 65536
+    except UnicodeDecodeError:
+        text = False
+    if text:
+        d = [ln for ln in difflib.unified_diff(ta.splitlines(), tb.splitlines(), a_label, b_label,
+                                               lineterm="", n=context) if not ln.startswith("@@")]
+        out += ["  " + ln for ln in d[:max_lines]]
+        if len(d) > max_lines:
+            out.append("  ... %d more diff lines" % (len(d) - max_lines))
+    else:
+        i = 0
+        n = min(len(a), len(b))
+        while i < n and a[i] == b[i]:
+            i += 1
+        out.append("first difference at byte %d: %s %r / %s %r"
+                   % (i, a_label, a[max(0, i - 20):i + 40], b_label, b[max(0, i - 20):i + 40]))
+    return out

@@ -39,28 +39,21 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
+from harness import body_has  # noqa: E402
 
-DOCROOT = os.path.join(H.FIXTURES, "diff", "www")
+DOCROOT = H.DIFF_DOCROOT
 SELFTEST = os.environ.get("PHPMGR_DIFF_SELFTEST") == "1"
 ONLY = os.environ.get("DIFF_ONLY")
 STATE_DIR = [None]  # the pools' DIFF_STATE directory, set in main()
 DUMP = os.environ.get("DIFF_DUMP")  # a directory: write both sides' results there for review
-REQ_TIMEOUT = 30.0
+REQ_TIMEOUT = H.DIFF_REQ_TIMEOUT
 
 
 # --------------------------------------------------------------------------------------------
 # sides and snapshots
 
-class Side:
+class Side(H.DiffSide):
     """One nginx server block (a backend through nginx, with or without keep-conn)."""
-
-    def __init__(self, label, port):
-        self.label = label
-        self.port = port
-
-    def req(self, method="GET", path="/", headers=(), body=b"", **kw):
-        kw.setdefault("timeout", REQ_TIMEOUT)
-        return H.http_request(self.port, method, path, list(headers), body, **kw)
 
     def norm(self, data):
         """The port normalisation described at the top of the file."""
@@ -113,28 +106,7 @@ class FcgiSnap:
 
 
 def describe_body_diff(a, b):
-    out = ["body: php-fpm %d bytes sha256 %s, phpmgr %d bytes sha256 %s"
-           % (len(a), hashlib.sha256(a).hexdigest()[:16], len(b), hashlib.sha256(b).hexdigest()[:16])]
-    small = len(a) < 65536 and len(b) < 65536
-    try:
-        ta, tb = a.decode("utf-8"), b.decode("utf-8")
-        text = small
-    except UnicodeDecodeError:
-        text = False
-    if text:
-        d = list(difflib.unified_diff(ta.splitlines(), tb.splitlines(), "php-fpm", "phpmgr",
-                                      lineterm="", n=2))
-        out += d[:80]
-        if len(d) > 80:
-            out.append("... %d more diff lines" % (len(d) - 80))
-    else:
-        i = 0
-        n = min(len(a), len(b))
-        while i < n and a[i] == b[i]:
-            i += 1
-        out.append("first difference at byte %d: php-fpm %r / phpmgr %r"
-                   % (i, a[max(0, i - 20):i + 40], b[max(0, i - 20):i + 40]))
-    return out
+    return H.describe_body_diff(a, b, "php-fpm", "phpmgr", context=2, max_lines=80)
 
 
 def describe_diff(x, y):
@@ -214,19 +186,6 @@ def simple(name, path, method="GET", headers=(), body=b"", expect=None, fixup=No
     case(name, variants, expect, fixup)(fn)
 
 
-def body_has(*needles, status=None):
-    def chk(v):
-        for n in needles:
-            if isinstance(n, str):
-                n = n.encode()
-            if n not in v.body:
-                return "body lacks %r; body starts %r" % (n, v.body[:300])
-        if status is not None and not v.status.startswith(str(status)):
-            return "status %s, expected %s" % (v.status, status)
-        return None
-    return chk
-
-
 FORM = [("Content-Type", "application/x-www-form-urlencoded")]
 
 # ---- GET and query strings
@@ -264,42 +223,21 @@ simple("post-over-post-max-size", "/post.php", "POST", FORM, b"big=" + b"x" * (9
 BOUNDARY = "----phpmgrDiffBoundary7MA4YWxkTrZu0gW"
 
 
-def multipart(parts, boundary=BOUNDARY, close=True):
-    """parts: (name, value) for fields or (name, filename, content_type, data) for files."""
-    out = []
-    for p in parts:
-        out.append(b"--" + boundary.encode() + b"\r\n")
-        if len(p) == 2:
-            out.append(b'Content-Disposition: form-data; name="%s"\r\n\r\n' % p[0].encode())
-            out.append(p[1] if isinstance(p[1], bytes) else p[1].encode())
-        else:
-            name, fname, ctype, data = p
-            out.append(b'Content-Disposition: form-data; name="%s"; filename="%s"\r\n'
-                       % (name.encode(), fname.encode()))
-            if ctype:
-                out.append(b"Content-Type: %s\r\n" % ctype.encode())
-            out.append(b"\r\n" + data)
-        out.append(b"\r\n")
-    if close:
-        out.append(b"--" + boundary.encode() + b"--\r\n")
-    return b"".join(out)
+def multipart(parts, close=True):
+    return H.multipart(parts, BOUNDARY, close)
 
 
 MP = [("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)]
-
-
-def _data(n, seed):
-    return bytes((i * 31 + seed * 7 + (i >> 8)) & 0xFF for i in range(n))
 
 
 simple("upload-one-file", "/upload.php", "POST", MP,
        multipart([("title", "hello"), ("file", "a.txt", "text/plain", b"file content\n")]),
        expect=body_has("is_uploaded_file=true", "error=0"))
 simple("upload-several-files", "/upload.php", "POST", MP,
-       multipart([("f1", "one.bin", "application/octet-stream", _data(1000, 1)),
+       multipart([("f1", "one.bin", "application/octet-stream", H.pattern_bytes(1000, 1)),
                   ("f2", "two.txt", "text/plain", b"two\r\n--not a boundary\r\n"),
                   ("x", "y"),
-                  ("f3", "three.dat", None, _data(70000, 3))]))
+                  ("f3", "three.dat", None, H.pattern_bytes(70000, 3))]))
 simple("upload-array-names", "/upload.php", "POST", MP,
        multipart([("docs[]", "a.txt", "text/plain", b"A"), ("docs[]", "b.txt", "text/plain", b"BB"),
                   ("nest[x][y]", "n.txt", "text/plain", b"nested"), ("arr[k]", "v")]))
@@ -311,13 +249,13 @@ simple("upload-zero-byte-file", "/upload.php", "POST", MP,
 # upload_max_filesize = 1M (php_value in the pool): a 1.5 MB file gets UPLOAD_ERR_INI_SIZE (1)
 simple("upload-too-large-ini", "/upload.php", "POST", MP,
        multipart([("small", "s.txt", "text/plain", b"ok"),
-                  ("big", "big.bin", "application/octet-stream", _data(1500000, 5))]),
+                  ("big", "big.bin", "application/octet-stream", H.pattern_bytes(1500000, 5))]),
        expect=body_has("error=1"))
 simple("upload-max-file-size-field", "/upload.php", "POST", MP,
        multipart([("MAX_FILE_SIZE", "100"), ("f", "f.txt", "text/plain", b"z" * 200)]),
        expect=body_has("error=2"))
 simple("upload-move-uploaded-file", "/upload.php?move=1", "POST", MP,
-       multipart([("m1", "m1.bin", "application/octet-stream", _data(5000, 9)),
+       multipart([("m1", "m1.bin", "application/octet-stream", H.pattern_bytes(5000, 9)),
                   ("m2", "m2.txt", "text/plain", b"second")]),
        expect=body_has("move_uploaded_file=true"))
 # max_file_uploads = 5 (php_admin_value in the pool): files past the fifth are dropped
@@ -783,17 +721,6 @@ def _dump(name, variant, va, vb):
                     f.write(repr(item).encode() + b"\n----\n")
 
 
-def mgr_health(side):
-    """None when phpmgr (through nginx) still answers a trivial request, else why not."""
-    try:
-        r = side.req("GET", "/slow.php?n=7&ms=0", timeout=8)
-    except (OSError, H.HttpError) as e:
-        return "%s: %s" % (type(e).__name__, e)
-    if r.status != 200 or not r.body.startswith(b"request 7 "):
-        return "status %d body %r" % (r.status, r.body[:200])
-    return None
-
-
 def run_case(rep, c, pairs):
     failures = []
     t0 = time.monotonic()
@@ -843,18 +770,7 @@ def main():
                  % H.PHPMGR_BIN)
         return rep.finish()
     tmp = H.tmpdir("phpmgr-diff-")
-    state = os.path.join(tmp, "state")
-    os.mkdir(state)
-    os.chmod(state, 0o777)
-    STATE_DIR[0] = state
-    pool_extra = "\n".join([
-        "env[DIFF_ENV_A] = hello world",
-        'env[DIFF_ENV_B] = "quoted value"',
-        "env[DIFF_STATE] = " + state,
-        "php_value[upload_max_filesize] = 1M",
-        "php_admin_value[max_file_uploads] = 5",
-        "php_flag[short_open_tag] = on",
-    ])
+    STATE_DIR[0], pool_extra = H.diff_pool_setup(tmp)
     # php-fpm needs its own instance for the keep-conn server blocks: a php-fpm child stays bound
     # to a kept connection while nginx holds it idle, so idle keepalive connections would starve
     # the non-keep-conn traffic of children. phpmgr's master owns the connections and serves both
@@ -893,7 +809,7 @@ def main():
         t0 = time.monotonic()
         # fail fast rather than wait out every request's timeout when phpmgr does not answer or
         # the run overruns its time budget
-        dead = mgr_health(pairs["plain"][1])
+        dead = H.diff_health(pairs["plain"][1])
         if dead:
             dead = "phpmgr does not answer a trivial request through nginx: " + dead
             rep.fail("smoke-request", dead)
@@ -912,7 +828,7 @@ def main():
             nfail = len(rep.failed)
             run_case(rep, c, pairs)
             if len(rep.failed) > nfail:
-                why = mgr_health(pairs["plain"][1])
+                why = H.diff_health(pairs["plain"][1])
                 if why:
                     dead = "phpmgr stopped answering after case %s: %s" % (c["name"], why)
         H.log("cases ran in %.1fs" % (time.monotonic() - t0))

@@ -1068,6 +1068,46 @@ def t_dir_index():
     return want(r, 200, "sub index SCRIPT_NAME=/sub/index.php REQUEST_URI=/sub/?z=1")
 
 
+@case("directory-without-slash-301-as-nginx")
+def t_dir_redirect():
+    # nginx's defaults: "http://" + the request's host without its port, lower case (the
+    # listening address when there is no Host) + ":" + the listening port + path + "/" + "?args",
+    # and nginx's page with its footer
+    port = C.main.http_port
+    for path, headers, version, loc in (
+            ("/sub", [("Host", "Example.COM.:1234")], "HTTP/1.1", "http://example.com:%d/sub/"),
+            ("/sub?x=1&y", [], "HTTP/1.0", "http://127.0.0.1:%d/sub/?x=1&y"),
+            ("http://Abs.Example/sub", [("Host", "other")], "HTTP/1.1",
+             "http://abs.example:%d/sub/")):
+        with conn() as c:
+            c.send(H.build_request("GET", path, headers + [("Connection", "close")],
+                                   version=version, host=None))
+            r = c.read_response()
+        e = want(r, 301, ["<h1>301 Moved Permanently</h1>", "<hr><center>phpmgr/"])
+        if e:
+            return "%s: %s" % (path, e)
+        if r.header("Location") != loc % port:
+            return "%s: Location %r, expected %r" % (path, r.header("Location"), loc % port)
+
+
+@case("directory-without-slash-301-body-never-read-as-a-request")
+def t_dir_redirect_body():
+    # the body of a request answered without reading it must not pass for the next request
+    # (behind a proxy's shared upstream connection, that request would be someone else's)
+    inner = H.build_request("GET", "/info.php?smuggled=1")
+    with conn() as c:
+        c.send(H.build_request("POST", "/sub", [("Content-Type", "text/plain")], inner))
+        r = c.read_response()
+        e = want(r, 301)
+        if e:
+            return e
+        nxt = c.read_response(timeout=3)
+    if nxt is not None:
+        return "the body was answered as a request: %d %r" % (nxt.status, nxt.body[:120])
+    if any("smuggled" in ln for ln in hits()):
+        return "the body ran as a PHP request"
+
+
 @case("absolute-form-request")
 def t_absolute():
     r = get("http://localhost/info.php?abs=1")

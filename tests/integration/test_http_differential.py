@@ -43,11 +43,12 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
+from harness import body_has  # noqa: E402
 
-DOCROOT = os.path.join(H.FIXTURES, "diff", "www")
+DOCROOT = H.DIFF_DOCROOT
 ONLY = os.environ.get("HTTPDIFF_ONLY")
 DUMP = os.environ.get("HTTPDIFF_DUMP")
-REQ_TIMEOUT = 30.0
+REQ_TIMEOUT = H.DIFF_REQ_TIMEOUT
 STATE_DIR = [None]
 SOFTWARE_RE = re.compile(rb"(nginx/\d+\.\d+\.\d+|phpmgr/\d+\.\d+\.\d+[A-Za-z0-9.+-]*)")
 IGNORED = {"date", "server", "connection", "keep-alive", "transfer-encoding"}
@@ -56,15 +57,10 @@ IGNORED = {"date", "server", "connection", "keep-alive", "transfer-encoding"}
 # --------------------------------------------------------------------------------------------
 # sides and snapshots
 
-class Side:
+class Side(H.DiffSide):
     def __init__(self, label, port, mask_ports):
-        self.label = label
-        self.port = port
+        super().__init__(label, port)
         self.mask_ports = [str(p).encode() for p in mask_ports]
-
-    def req(self, method="GET", path="/", headers=(), body=b"", **kw):
-        kw.setdefault("timeout", REQ_TIMEOUT)
-        return H.http_request(self.port, method, path, list(headers), body, **kw)
 
     def norm_body(self, data):
         for p in self.mask_ports:
@@ -139,34 +135,9 @@ def snap_diff(ref, got):
         out += ["  " + ln for ln in difflib.unified_diff(a, b, "ref", got.side, lineterm="", n=0)
                 if not ln.startswith("@@")]
     if ref.body != got.body:
-        out += describe_body_diff(ref.body, got.body, got.side)
+        out += H.describe_body_diff(ref.body, got.body, "ref", got.side)
     if (ref.error or None) != (got.error or None):
         out.append("framing: ref %r / %s %r" % (ref.error, got.side, got.error))
-    return out
-
-
-def describe_body_diff(a, b, label):
-    out = ["body: ref %d bytes sha256 %s, %s %d bytes sha256 %s"
-           % (len(a), hashlib.sha256(a).hexdigest()[:12], label, len(b),
-              hashlib.sha256(b).hexdigest()[:12])]
-    try:
-        ta, tb = a.decode("utf-8"), b.decode("utf-8")
-        text = len(a) < 65536 and len(b) < 65536
-    except UnicodeDecodeError:
-        text = False
-    if text:
-        d = [ln for ln in difflib.unified_diff(ta.splitlines(), tb.splitlines(), "ref", label,
-                                               lineterm="", n=1) if not ln.startswith("@@")]
-        out += ["  " + ln for ln in d[:40]]
-        if len(d) > 40:
-            out.append("  ... %d more diff lines" % (len(d) - 40))
-    else:
-        i = 0
-        n = min(len(a), len(b))
-        while i < n and a[i] == b[i]:
-            i += 1
-        out.append("first difference at byte %d: ref %r / %s %r"
-                   % (i, a[max(0, i - 20):i + 40], label, b[max(0, i - 20):i + 40]))
     return out
 
 
@@ -224,19 +195,6 @@ def body_sub(old, new):
                 x.body = x.body.replace(old, new)
         return v
     return fx
-
-
-def body_has(*needles, status=None):
-    def chk(v):
-        for n in needles:
-            if isinstance(n, str):
-                n = n.encode()
-            if n not in v.body:
-                return "body lacks %r; body starts %r" % (n, v.body[:300])
-        if status is not None and not v.status.startswith(str(status)):
-            return "status %s, expected %s" % (v.status, status)
-        return None
-    return chk
 
 
 def status_is(code):
@@ -297,45 +255,25 @@ MP = [("Content-Type", "multipart/form-data; boundary=" + BOUNDARY)]
 
 
 def multipart(parts, close=True):
-    out = []
-    for p in parts:
-        out.append(b"--" + BOUNDARY.encode() + b"\r\n")
-        if len(p) == 2:
-            out.append(b'Content-Disposition: form-data; name="%s"\r\n\r\n' % p[0].encode())
-            out.append(p[1] if isinstance(p[1], bytes) else p[1].encode())
-        else:
-            name, fname, ctype, data = p
-            out.append(b'Content-Disposition: form-data; name="%s"; filename="%s"\r\n'
-                       % (name.encode(), fname.encode()))
-            if ctype:
-                out.append(b"Content-Type: %s\r\n" % ctype.encode())
-            out.append(b"\r\n" + data)
-        out.append(b"\r\n")
-    if close:
-        out.append(b"--" + BOUNDARY.encode() + b"--\r\n")
-    return b"".join(out)
-
-
-def _data(n, seed):
-    return bytes((i * 31 + seed * 7 + (i >> 8)) & 0xFF for i in range(n))
+    return H.multipart(parts, BOUNDARY, close)
 
 
 simple("upload-one-file", "/upload.php", "POST", MP,
        multipart([("title", "hello"), ("file", "a.txt", "text/plain", b"file content\n")]),
        expect=body_has("is_uploaded_file=true", "error=0"))
 simple("upload-several-files", "/upload.php", "POST", MP,
-       multipart([("f1", "one.bin", "application/octet-stream", _data(1000, 1)),
+       multipart([("f1", "one.bin", "application/octet-stream", H.pattern_bytes(1000, 1)),
                   ("f2", "two.txt", "text/plain", b"two\r\n--not a boundary\r\n"),
-                  ("x", "y"), ("f3", "three.dat", None, _data(70000, 3))]))
+                  ("x", "y"), ("f3", "three.dat", None, H.pattern_bytes(70000, 3))]))
 simple("upload-array-names", "/upload.php", "POST", MP,
        multipart([("docs[]", "a.txt", "text/plain", b"A"), ("docs[]", "b.txt", "text/plain", b"BB"),
                   ("nest[x][y]", "n.txt", "text/plain", b"nested"), ("arr[k]", "v")]))
 simple("upload-too-large-ini", "/upload.php", "POST", MP,
        multipart([("small", "s.txt", "text/plain", b"ok"),
-                  ("big", "big.bin", "application/octet-stream", _data(1500000, 5))]),
+                  ("big", "big.bin", "application/octet-stream", H.pattern_bytes(1500000, 5))]),
        expect=body_has("error=1"))
 simple("upload-move-uploaded-file", "/upload.php?move=1", "POST", MP,
-       multipart([("m1", "m1.bin", "application/octet-stream", _data(5000, 9))]),
+       multipart([("m1", "m1.bin", "application/octet-stream", H.pattern_bytes(5000, 9))]),
        expect=body_has("move_uploaded_file=true"))
 simple("upload-over-max-file-uploads", "/upload.php", "POST", MP,
        multipart([("u%d" % i, "u%d.txt" % i, "text/plain", b"%d" % i) for i in range(7)]))
@@ -585,9 +523,11 @@ case("keepalive-sequence")(_keepalive)
 # static file served over nginx's upstream keepalive has been seen to upset later requests)
 simple("static-file", "/static.txt", expect=body_has("plain static text file"))
 simple("static-file-if-none-match", "/static.txt", headers=[("If-None-Match", "*")])
-# Known gaps (issue 3 notes): direct HTTP does not yet fall back to a directory's index.html,
-# and the 301 for "/dir" builds Location from Host without nginx's port and page footer.
-simple("static-dir-index-html", "/dir/", expect=body_has("dir index.html"), variants=("proxy",))
+simple("static-dir-index-html", "/dir/", expect=body_has("dir index.html"))
+# a directory named without its '/': nginx's 301 to "http://" Host ":" port "/dir/" ["?" args]
+simple("static-dir-redirect", "/dir", expect=status_is(301))
+simple("static-dir-redirect-query", "/dir?a=1&b=%20", expect=status_is(301))
+simple("static-dir-redirect-head", "/dir", "HEAD")
 simple("non-php-file-served-as-static", "/inc/data.inc")
 simple("static-file-head", "/static.txt", "HEAD")
 
@@ -606,41 +546,9 @@ class DiffNginx(H.NginxServer):
     def write_config(self):
         self.server_ports = {"ref": H.free_port(), "proxy": H.free_port()}
         self.ports = list(self.server_ports.values())
-        t = self.tmp
-        conf = """user root;
-worker_processes 1;
-pid %(t)s/nginx.pid;
-error_log %(elog)s info;
-events { worker_connections 1024; }
-http {
-    access_log %(t)s/nginx-access.log;
-    client_body_temp_path %(t)s/ngx_client_body;
-    fastcgi_temp_path %(t)s/ngx_fastcgi;
-    proxy_temp_path %(t)s/ngx_proxy;
-    uwsgi_temp_path %(t)s/ngx_uwsgi;
-    scgi_temp_path %(t)s/ngx_scgi;
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    client_max_body_size 20m;
-    keepalive_timeout 5s;
-    upstream up_mgr_http { server %(lo)s:%(mgr)d; keepalive 8; }
-    server {
-        listen %(lo)s:%(ref)d;
-        server_name localhost;
-        root %(root)s;
-        index index.php index.html;
-        location ~ [^/]\\.php(/|$) {
-            # Debian's snippets/fastcgi-php.conf, without its try_files
-            fastcgi_split_path_info ^(.+?\\.php)(/.*)$;
-            set $path_info $fastcgi_path_info;
-            fastcgi_param PATH_INFO $path_info;
-            fastcgi_index index.php;
-            include /etc/nginx/fastcgi.conf;
-            fastcgi_read_timeout 60s;
-            fastcgi_pass %(lo)s:%(fpm)d;
-        }
-    }
-    server {
+        ref = H.nginx_php_server(self.server_ports["ref"], self.docroot,
+                                 "%s:%d" % (H.LOOPBACK, self.fpm_port))
+        proxy = """    server {
         listen %(lo)s:%(proxy)d;
         server_name localhost;
         location / {
@@ -653,12 +561,11 @@ http {
             proxy_read_timeout 60s;
         }
     }
-}
-""" % {"t": t, "elog": self.error_log, "lo": H.LOOPBACK, "mgr": self.mgr_http_port,
-       "ref": self.server_ports["ref"], "proxy": self.server_ports["proxy"],
-       "root": self.docroot, "fpm": self.fpm_port}
+""" % {"lo": H.LOOPBACK, "proxy": self.server_ports["proxy"]}
+        upstream = "    upstream up_mgr_http { server %s:%d; keepalive 8; }\n" % (
+            H.LOOPBACK, self.mgr_http_port)
         with open(self.conf, "w") as f:
-            f.write(conf)
+            f.write(H.nginx_conf(self.tmp, self.error_log, upstream + ref + proxy))
 
 
 def _dump(name, label, v):
@@ -725,35 +632,14 @@ def run_case(rep, c, sides):
         rep.ok(c["name"], "%.1fs" % dt if dt >= 1 else "")
 
 
-def health(side):
-    try:
-        r = side.req("GET", "/slow.php?n=7&ms=0", timeout=8)
-    except (OSError, H.HttpError) as e:
-        return "%s: %s" % (type(e).__name__, e)
-    if r.status != 200 or not r.body.startswith(b"request 7 "):
-        return "status %d body %r" % (r.status, r.body[:200])
-    return None
-
-
 def main():
     rep = H.Reporter()
     if not H.phpmgr_available():
         rep.fail("setup", "phpmgr binary not found: %s (make all)" % H.PHPMGR_BIN)
         return rep.finish()
     tmp = H.tmpdir("phpmgr-httpdiff-")
-    state = os.path.join(tmp, "state")
-    os.mkdir(state)
-    os.chmod(state, 0o777)
-    STATE_DIR[0] = state
     # the same pool lines as the FastCGI differential suite (its fixtures expect them)
-    pool_extra = "\n".join([
-        "env[DIFF_ENV_A] = hello world",
-        'env[DIFF_ENV_B] = "quoted value"',
-        "env[DIFF_STATE] = " + state,
-        "php_value[upload_max_filesize] = 1M",
-        "php_admin_value[max_file_uploads] = 5",
-        "php_flag[short_open_tag] = on",
-    ])
+    STATE_DIR[0], pool_extra = H.diff_pool_setup(tmp)
     fpm = H.PhpFpmServer(tmp, "php-fpm", pool_extra=pool_extra)
     mgr = H.PhpmgrHttpServer(tmp, "phpmgr", pool_extra=pool_extra, http_lines="\n".join([
         "http.document_root = " + DOCROOT,
@@ -791,7 +677,7 @@ def main():
             rep.fail("setup", str(e))
             return rep.finish()
         t0 = time.monotonic()
-        dead = health(sides["direct"]) or health(sides["proxy"])
+        dead = H.diff_health(sides["direct"]) or H.diff_health(sides["proxy"])
         if dead:
             rep.fail("smoke-request", "phpmgr does not answer a trivial request: " + dead)
         budget = H.Deadline(float(os.environ.get("HTTPDIFF_BUDGET", "120")))
@@ -811,7 +697,7 @@ def main():
             n += 1
             if len(rep.failed) > nfail or not mgr.alive():
                 why = "exited (status %s)" % mgr.proc.poll() if not mgr.alive() else \
-                    health(sides["direct"])
+                    H.diff_health(sides["direct"])
                 if why:
                     # report it, then restart phpmgr (and nginx, whose upstream it is) so that
                     # the remaining cases still say something

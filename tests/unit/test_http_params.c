@@ -211,9 +211,11 @@ static void test_normalize(void)
 static const char *files[] = {
     ROOT "/index.php",   ROOT "/t.php",   ROOT "/sub/t.php", ROOT "/sub/index.php",
     ROOT "/style.css",   ROOT "/.env",    ROOT "/x.PHP",     ROOT "/a.php.bak",
-    ROOT "/.well/x.css", ROOT "/a b.css", ROOT "/x.phtml",
+    ROOT "/.well/x.css", ROOT "/a b.css", ROOT "/x.phtml", ROOT "/dir/index.html",
+    ROOT "/d/e/e/p/e/r/still/deeper/than/that/index.html",
 };
 static const char *others[] = {ROOT "/dir.php", ROOT "/sub"};
+static const char *dirs[] = {ROOT "/", ROOT "/dir", ROOT "/d/e/e/p/e/r/still/deeper/than/that"};
 
 static int lookups, escaped;
 
@@ -230,6 +232,8 @@ static int fake_stat(void *ctx, const char *path, size_t len)
         if (strcmp(files[i], path) == 0) return HTTP_FILE_REGULAR;
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         if (strcmp(others[i], path) == 0) return HTTP_FILE_OTHER;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        if (strcmp(dirs[i], path) == 0) return HTTP_FILE_DIR;
     return HTTP_FILE_NONE;
 }
 
@@ -290,6 +294,16 @@ static void expect_script(const struct http_site *st, const char *target, const 
 static void expect_front(const struct http_site *st, const char *target)
 {
     expect_script(st, target, "/index.php", "", "/index.php", ROOT "/index.php");
+}
+
+static void expect_static(const struct http_site *st, const char *target, const char *file)
+{
+    int k = route_path(st, target);
+    CHECKF(k == HTTP_ROUTE_STATIC && str_is(rt.filename, file) &&
+               rt.filename.p[rt.filename.len] == 0 && rt.document_uri.len == rt.uri.len &&
+               memcmp(rt.document_uri.p, rt.uri.p, rt.uri.len) == 0,
+           "route %s -> static %s (got kind %d status %u '%.*s')", target, file, k, rt.status,
+           (int)rt.filename.len, rt.filename.p ? rt.filename.p : "");
 }
 
 static void expect_error(const struct http_site *st, const char *target, int status)
@@ -390,6 +404,59 @@ static void test_route(void)
           "route: scratch too small -> 414");
     CHECK(http_route(&s, &req, rbuf, scratch, 3, &rt) == HTTP_ROUTE_ERROR && rt.status == 414,
           "route: scratch shorter than the path -> 414");
+
+    /* A directory without an index script: its index.html, as nginx's
+     * "index index.php index.html" (the differential suites' /dir/), with or without http.index;
+     * never a redirect for a path ending in '/'; "/dir" is a 301 (to "/dir/"). */
+    expect_static(&s, "/dir/", ROOT "/dir/index.html");
+    expect_static(&s, "/dir/?a=1", ROOT "/dir/index.html");
+    expect_static(&s, "/d/e/e/p/e/r/still/deeper/than/that/",
+                  ROOT "/d/e/e/p/e/r/still/deeper/than/that/index.html");
+    expect_static(&ni, "/dir/", ROOT "/dir/index.html");
+    expect_static(&np, "/dir/", ROOT "/dir/index.html");
+    expect_front(&ns, "/dir/");
+    expect_front(&s, "/sub/x/");
+    expect_error(&ni, "/nodir/", 404);
+    CHECK(route_path(&s, "/dir") == HTTP_ROUTE_REDIRECT && rt.status == 301 &&
+              str_is(rt.uri, "/dir"),
+          "route /dir (a directory) -> 301");
+    CHECK(route_path(&s, "/dir/../dir?x") == HTTP_ROUTE_REDIRECT && str_is(rt.uri, "/dir"),
+          "route /dir/../dir -> 301 for /dir");
+    /* With exactly the scratch size http_params.h documents: never 414. With less: 414 or the
+     * same route, never another one (a candidate that does not fit is not "not found"). */
+    static const char *sized[] = {"/dir/", "/sub/", "/", "/t.php/x", "/style.css", "/dir",
+                                  "/nothing/here", "/d/e/e/p/e/r/still/deeper/than/that/",
+                                  "/d/e/e/p/e/r/still/deeper/than/that//"};
+    const struct http_site *sites[] = {&s, &ni, &np, &ns};
+    struct http_site one = s; /* a one-letter index name: the tightest case of the bound */
+    one.index.p = "i";
+    one.index.len = 1;
+    char sized_bad[256] = "";
+    for (size_t i = 0; i < sizeof sized / sizeof sized[0]; i++) {
+        for (size_t j = 0; j <= sizeof sites / sizeof sites[0]; j++) {
+            const struct http_site *st = j < sizeof sites / sizeof sites[0] ? sites[j] : &one;
+            int want = route_path(st, sized[i]);
+            struct http_route full = rt;
+            char want_file[256];
+            snprintf(want_file, sizeof want_file, "%.*s", (int)full.filename.len,
+                     full.filename.p ? full.filename.p : "");
+            size_t bound = 2 * req.path.len + 2 * st->index.len + st->document_root.len + 16;
+            for (size_t cap = 0; cap <= bound && !sized_bad[0]; cap++) {
+                char *buf = malloc(cap ? cap : 1);
+                int k = http_route(st, &req, rbuf, buf, cap, &rt);
+                int too_long = k == HTTP_ROUTE_ERROR && rt.status == 414;
+                int same = k == want && rt.status == full.status && str_is(rt.filename, want_file);
+                if (too_long ? cap == bound : !same)
+                    snprintf(sized_bad, sizeof sized_bad,
+                             "(%s, site %zu, scratch %zu of %zu: kind %d)", sized[i], j, cap,
+                             bound, k);
+                free(buf);
+            }
+        }
+    }
+    CHECKF(!sized_bad[0],
+           "route: the documented scratch size suffices, a smaller one gives 414 or the same "
+           "route %s", sized_bad);
 
     /* Many nasty targets: whatever the outcome, no lookup left the root. */
     static const char *atoms[] = {"/", "..", ".", "%2e", "%2f", "t.php", "sub", "%2E%2e", "x"};
