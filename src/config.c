@@ -2072,6 +2072,7 @@ void config_free(struct config *cfg)
         free(p->http_index);
         free(p->http_server_name);
         list_free(p->http_trusted_proxies);
+        free(p->body_temp_dir);
         free(p->worker_bootstrap);
         free(p->task_handler);
         for (size_t j = 0; j < p->n_timers; j++) {

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "pool.h"
 #include "request.h"
+#include "stat_cache.h"
 #include "version.h"
 
 #define HTTP_MAX_HEADERS 128
@@ -186,12 +187,7 @@ static int addr_trusted(const struct http_site_ctx *site, int family, const uint
 static int site_stat(void *ctx, const char *path, size_t len)
 {
     (void)ctx;
-    (void)len;
-    struct stat sb;
-    if (stat(path, &sb) < 0) return HTTP_FILE_NONE;
-    return S_ISREG(sb.st_mode)   ? HTTP_FILE_REGULAR
-           : S_ISDIR(sb.st_mode) ? HTTP_FILE_DIR
-                                 : HTTP_FILE_OTHER;
+    return stat_cache_kind(path, len, clock_ms());
 }
 
 struct http_site_ctx *http_conn_site_new(const struct pool_config *pc, char *err, size_t errlen)
