@@ -58,11 +58,11 @@ struct worker {
     struct buf *rbuf;
     struct fcgi_relay relay;
     /* Dispatch: iov[0] is BEGIN_REQUEST + PARAMS records, iov[1] the framed STDIN (or nothing
-     * when the body is in a temp file: it follows in chunks read through sbuf). send_req is held
+     * when the body is in a temp file: it follows in chunks read into body_chunk). send_req is held
      * until all of it is sent, even when the worker answers before reading it. */
     struct request *send_req;
     uint64_t body_sent;
-    struct buf *sbuf;
+    uint8_t *body_chunk; /* REQUEST_BODY_CHUNK bytes, allocated on the first spooled body */
     uint8_t *head;
     size_t head_cap;
     struct iovec iov[2];
@@ -507,8 +507,6 @@ static void send_done(struct worker *w)
     struct request *r = w->send_req;
     w->send_req = NULL;
     if (r != NULL && r != w->req) request_release_pool(r);
-    buf_put(w->sbuf);
-    w->sbuf = NULL;
 }
 
 /* Send what is left of the request: the iovecs, then the spooled body chunk by chunk. */
@@ -522,14 +520,14 @@ static void send_more(struct worker *w)
     if (w->iov[0].iov_len > 0 || w->iov[1].iov_len > 0) {
         ring_sendmsg(&w->op_send, w->fd, &w->msg);
     } else if (r->body_fd >= 0 && w->body_sent < r->body_len) {
-        if (w->sbuf == NULL && (w->sbuf = buf_get()) == NULL) {
+        if (w->body_chunk == NULL && (w->body_chunk = malloc(REQUEST_BODY_CHUNK)) == NULL) {
             worker_broken(w, "no memory to send a request body");
             send_done(w);
             return;
         }
         uint64_t left = r->body_len - w->body_sent;
-        ring_read(&w->op_send, r->body_fd, w->sbuf->data, left < BUF_CAP ? left : BUF_CAP,
-                  w->body_sent);
+        ring_read(&w->op_send, r->body_fd, w->body_chunk,
+                  left < REQUEST_BODY_CHUNK ? left : REQUEST_BODY_CHUNK, w->body_sent);
         w->reading_body = 1;
     } else {
         send_done(w);
@@ -553,7 +551,7 @@ static void on_send_completed(struct worker *w, int res)
             return;
         }
         w->body_sent += (uint64_t)res;
-        w->iov[0].iov_base = w->sbuf->data;
+        w->iov[0].iov_base = w->body_chunk;
         w->iov[0].iov_len = (size_t)res;
         send_more(w);
         return;
@@ -829,7 +827,7 @@ void pool_free(struct pool *p)
     for (int i = 0; i < p->n_workers; i++) {
         free(p->workers[i].head);
         buf_put(p->workers[i].rbuf);
-        buf_put(p->workers[i].sbuf);
+        free(p->workers[i].body_chunk);
         if (p->workers[i].fd >= 0) {
             fdreg_del(p->workers[i].fd);
             close(p->workers[i].fd);

@@ -147,8 +147,7 @@ static int write_all(int fd, struct iovec *iov, int n)
     return 0;
 }
 
-/* The body outgrew memory: move what is buffered to a temp file. Writes are synchronous: they
- * land in the page cache (as nginx's client_body_temp writes do), and only big bodies get here. */
+/* The body outgrew memory: from now on body[] stages what goes to a temp file. */
 static int spool_start(struct request *r)
 {
     int fd = spool_file(r->spool);
@@ -157,11 +156,7 @@ static int spool_start(struct request *r)
                   strerror(errno));
         return -1;
     }
-    struct iovec iov = {r->body, r->body_len};
-    if (fdreg_add(fd) < 0 || write_all(fd, &iov, 1) < 0) {
-        log_error("writing a request body to a temp file in %s failed: %s", r->spool->dir,
-                  strerror(errno));
-        fdreg_del(fd);
+    if (fdreg_add(fd) < 0) {
         close(fd);
         return -1;
     }
@@ -169,30 +164,39 @@ static int spool_start(struct request *r)
     return 0;
 }
 
+/* Write what is staged. Writes are synchronous: they land in the page cache (as nginx's
+ * client_body_temp writes do), one per REQUEST_BODY_CHUNK rather than one per record. */
+static int spool_flush(struct request *r)
+{
+    struct iovec iov = {r->body, r->body_mem_len};
+    if (r->body_mem_len > 0 && write_all(r->body_fd, &iov, 1) < 0) {
+        log_error("writing a request body to a temp file in %s failed: %s", r->spool->dir,
+                  strerror(errno));
+        return -1;
+    }
+    r->body_mem_len = 0;
+    return 0;
+}
+
 int request_add_stdin(struct request *r, const uint8_t *data, size_t len)
 {
-    if (r->body_fd < 0 && r->spool != NULL && len > 0 &&
-        r->body_len + FCGI_HEADER_LEN + len > r->spool->mem_max && spool_start(r) < 0)
+    size_t rec = FCGI_HEADER_LEN + len;
+    if (r->body_fd < 0 && r->spool != NULL && len > 0 && r->body_len + rec > r->spool->mem_max &&
+        spool_start(r) < 0)
         return -1;
-    if (r->body_fd >= 0) {
-        uint8_t hdr[FCGI_HEADER_LEN];
-        fcgi_header_encode(hdr, FCGI_STDIN, request_worker_id(r), (uint16_t)len, 0);
-        struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)data, len}};
-        if (write_all(r->body_fd, iov, len > 0 ? 2 : 1) < 0) {
-            log_error("writing a request body to a temp file in %s failed: %s", r->spool->dir,
-                      strerror(errno));
-            return -1;
-        }
-        r->body_len += FCGI_HEADER_LEN + len;
-        return 0;
-    }
-    if (grow(&r->body, &r->body_cap, r->body_len + FCGI_HEADER_LEN + len) < 0) {
+    if (r->body_fd >= 0 && r->body_mem_len + rec > REQUEST_BODY_CHUNK && spool_flush(r) < 0)
+        return -1;
+    if (grow(&r->body, &r->body_cap, r->body_mem_len + rec) < 0) {
         log_error("out of memory buffering a request body");
         return -1;
     }
-    fcgi_header_encode(r->body + r->body_len, FCGI_STDIN, request_worker_id(r), (uint16_t)len, 0);
-    if (len > 0) memcpy(r->body + r->body_len + FCGI_HEADER_LEN, data, len);
-    r->body_len += FCGI_HEADER_LEN + len;
+    uint8_t *at = r->body + r->body_mem_len;
+    fcgi_header_encode(at, FCGI_STDIN, request_worker_id(r), (uint16_t)len, 0);
+    if (len > 0) memcpy(at + FCGI_HEADER_LEN, data, len);
+    r->body_mem_len += rec;
+    r->body_len += rec;
+    /* The terminator: the whole body is in the file before a worker sees any of it. */
+    if (r->body_fd >= 0 && len == 0) return spool_flush(r);
     return 0;
 }
 
@@ -218,7 +222,8 @@ static void request_free(struct request *r)
         r->body_fd = -1;
     }
     /* Big bodies are not worth keeping around. */
-    if (free_count >= REQUEST_KEEP || r->body_cap > (1u << 20) || r->params_cap > (1u << 16)) {
+    if (free_count >= REQUEST_KEEP || r->body_cap > 2 * REQUEST_BODY_CHUNK ||
+        r->params_cap > (1u << 16)) {
         free(r->params);
         free(r->body);
         free(r);

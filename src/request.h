@@ -24,9 +24,10 @@ struct request {
     uint8_t *params;          /* PARAMS content, contiguous */
     size_t params_len, params_cap;
     /* STDIN records already framed for the worker, with the terminator: in body[] up to the
-     * spool's mem_max, past it all of them in body_fd (an unlinked temp file) instead. */
+     * spool's mem_max; past it, in body_fd (an unlinked temp file), body[] then staging what is
+     * not written yet. body_len counts them all, body_mem_len those in body[]. */
     uint8_t *body;
-    size_t body_len, body_cap;
+    size_t body_len, body_mem_len, body_cap;
     int body_fd; /* -1: the body is in memory */
     const struct body_spool *spool;
     uint64_t queued_ms;
@@ -39,6 +40,9 @@ static inline uint16_t request_worker_id(const struct request *r)
 {
     return r->keep_conn ? 2 : 1;
 }
+
+/* A spooled body moves through memory in pieces of this size (written, then read back). */
+#define REQUEST_BODY_CHUNK (128 * 1024)
 
 /* Where a pool's request bodies go once they outgrow memory. */
 struct body_spool {
