@@ -174,6 +174,7 @@ static const struct key_def pool_keys[] = {
     {"http.keepalive_timeout", set_time, F_INT, PO(http_keepalive_timeout_ms), TIMES, 0},
     {"http.header_timeout", set_time, F_INT, PO(http_header_timeout_ms), TIMES, 0},
     {"http.body_timeout", set_time, F_INT, PO(http_body_timeout_ms), TIMES, 0},
+    {"http.send_timeout", set_time, F_INT, PO(http_send_timeout_ms), TIMES, 0},
     {"http.trusted_proxies", set_cidrs, F_LIST, PO(http_trusted_proxies), NOLIM, 0},
     {"request.body_buffer_size", set_size, F_LL, PO(body_buffer_size), NOLIM, 0},
     {"request.body_temp_dir", set_str, F_STR, PO(body_temp_dir), NOLIM, 0},
@@ -1340,6 +1341,7 @@ static void pool_defaults(struct pool_config *p)
     p->http_keepalive_timeout_ms = 75000;
     p->http_header_timeout_ms = 60000;
     p->http_body_timeout_ms = 60000;
+    p->http_send_timeout_ms = 60000;
     p->body_buffer_size = 64LL << 10;
     p->worker_mode = WORKER_CLASSIC;
     p->queue_max = 1024;

@@ -108,6 +108,7 @@ struct pool_config {
     int http_keepalive_timeout_ms;  /* default 75 s */
     int http_header_timeout_ms;     /* default 60 s */
     int http_body_timeout_ms;       /* default 60 s */
+    int http_send_timeout_ms;       /* a client that takes nothing for this long is closed; 60 s */
     char **http_trusted_proxies;    /* NULL-terminated CIDRs, NULL when unset */
     /* Request bodies (either ingress) past this many bytes go to an unlinked file in
      * body_temp_dir (default: $TMPDIR or /tmp) instead of master memory; default 64 KiB. */

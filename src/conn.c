@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static struct conn *dead_conns;
 
 static void conn_flush(struct conn *c);
 
-enum { SEND_QUEUE, SEND_FILL, SEND_PIPE };
+enum { SEND_QUEUE, SEND_FILL, SEND_PIPE, SEND_POLL };
 
 /* Files go out by splice: file -> pipe, pipe -> socket, the pages never copied to user space.
  * A connection borrows an empty pipe for one file; a few are kept for the next. */
@@ -337,6 +338,10 @@ static void conn_flush(struct conn *c)
     if (b != NULL) {
         ring_send(&c->op_send, c->fd, b->data + b->off, b->len - b->off);
         c->send_kind = SEND_QUEUE;
+    } else if (c->pipe_bytes > 0 && c->send_kind == SEND_PIPE) {
+        /* The socket was full (EAGAIN): wait until it takes more. */
+        ring_poll(&c->op_send, c->fd, POLLOUT);
+        c->send_kind = SEND_POLL;
     } else if (c->pipe_bytes > 0) {
         ring_splice(&c->op_send, c->pipe->rd, -1, c->fd, c->pipe_bytes);
         c->send_kind = SEND_PIPE;
@@ -345,8 +350,13 @@ static void conn_flush(struct conn *c)
         ring_splice(&c->op_send, c->file_fd, (int64_t)c->file_off, c->pipe->wr, n);
         c->send_kind = SEND_FILL;
     } else {
+        c->send_active = 0;
         if (c->closing) conn_kill(c);
         return;
+    }
+    if (!c->send_active) {
+        c->send_active = 1;
+        c->send_progress_ms = clock_ms();
     }
     c->sending = 1;
     c->inflight++;
@@ -359,6 +369,16 @@ static void on_sent(struct conn *c, int res)
         buf_queue_clear(&c->out);
         return;
     }
+    if (c->send_kind == SEND_POLL) {
+        c->send_kind = SEND_QUEUE; /* anything but SEND_PIPE: the splice is tried again */
+        if (res > 0) {
+            conn_flush(c);
+            return;
+        }
+    } else if (c->send_kind == SEND_PIPE && res == -EAGAIN) {
+        conn_flush(c); /* keeps send_kind SEND_PIPE: polls */
+        return;
+    }
     if (res <= 0) {
         if (c->send_kind == SEND_FILL)
             log_error("[pool %s] fd %d: reading a file to send failed: %s", pool_name(c->pool),
@@ -369,6 +389,7 @@ static void on_sent(struct conn *c, int res)
         conn_kill(c);
         return;
     }
+    if (c->send_kind != SEND_FILL) c->send_progress_ms = clock_ms();
     if (c->send_kind == SEND_FILL) {
         c->pipe_bytes += (size_t)res;
         c->file_off += (uint64_t)res;

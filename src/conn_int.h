@@ -46,7 +46,8 @@ struct conn {
     uint8_t recv_posted;  /* a recv is in flight */
     uint8_t recv_paused;  /* the protocol does not want more input now */
     uint8_t sending;      /* a send (or a splice) is in flight */
-    uint8_t send_kind;    /* which: SEND_QUEUE, SEND_FILL (file -> pipe), SEND_PIPE (pipe -> fd) */
+    uint8_t send_kind;    /* SEND_QUEUE, SEND_FILL (file -> pipe), SEND_PIPE (pipe -> fd), SEND_POLL */
+    uint8_t send_active;  /* a response is on its way: send_progress_ms counts */
     uint8_t closing;      /* close once the send queue is empty */
     uint8_t dead;         /* shut down; freed when nothing is in flight */
     uint8_t on_dead_list;
@@ -62,6 +63,7 @@ struct conn {
     size_t pipe_bytes; /* in the pipe, not yet on the socket */
     struct request *req; /* the one request this connection has open */
     uint64_t last_active_ms;
+    uint64_t send_progress_ms; /* when the client last took bytes (or sending began) */
 };
 
 /* For the protocols. */

@@ -47,7 +47,7 @@ struct http_site_ctx {
     char *root; /* document root, NUL-terminated */
     int root_fd;
     struct http_limits limits;
-    int keepalive_ms, header_ms, body_ms;
+    int keepalive_ms, header_ms, body_ms, send_ms;
     struct cidr trusted[MAX_TRUSTED];
     size_t n_trusted;
     const char *pool;
@@ -234,6 +234,7 @@ struct http_site_ctx *http_conn_site_new(const struct pool_config *pc, char *err
     s->keepalive_ms = pc->http_keepalive_timeout_ms;
     s->header_ms = pc->http_header_timeout_ms;
     s->body_ms = pc->http_body_timeout_ms;
+    s->send_ms = pc->http_send_timeout_ms;
     s->pool = pc->name;
     for (char **t = pc->http_trusted_proxies; t && *t; t++) {
         if (s->n_trusted == MAX_TRUSTED || cidr_parse(*t, &s->trusted[s->n_trusted]) < 0) {
@@ -1050,6 +1051,14 @@ static void http_tick(struct conn *c, uint64_t now)
 {
     struct http_state *s = st(c);
     const struct http_site_ctx *site = s->site;
+    /* A client that takes no byte of its response for http.send_timeout (nginx's send_timeout):
+     * nothing more can be said to it, and its queue would hold master memory. */
+    if (c->sending && site->send_ms > 0 && now - c->send_progress_ms >= (uint64_t)site->send_ms) {
+        log_notice("[pool %s] fd %d: %s took nothing of its response for %d ms: closing",
+                   site->pool, c->fd, s->remote_addr, site->send_ms);
+        conn_kill(c);
+        return;
+    }
     if (s->stage == HS_HEAD) {
         if (c->in_len > c->in_off && s->stage_ms && site->header_ms > 0 &&
             now - s->stage_ms >= (uint64_t)site->header_ms) {

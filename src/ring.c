@@ -71,9 +71,9 @@ void ring_accept(struct op *op, int fd, int multishot)
 {
     struct io_uring_sqe *sqe = get_sqe();
     if (multishot)
-        io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+        io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     else
-        io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+        io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     io_uring_sqe_set_data(sqe, op);
 }
 
@@ -109,6 +109,13 @@ void ring_splice(struct op *op, int fd_in, int64_t off_in, int fd_out, size_t le
 {
     struct io_uring_sqe *sqe = get_sqe();
     io_uring_prep_splice(sqe, fd_in, off_in, fd_out, -1, (unsigned)len, SPLICE_F_MOVE);
+    io_uring_sqe_set_data(sqe, op);
+}
+
+void ring_poll(struct op *op, int fd, unsigned events)
+{
+    struct io_uring_sqe *sqe = get_sqe();
+    io_uring_prep_poll_add(sqe, fd, events);
     io_uring_sqe_set_data(sqe, op);
 }
 

@@ -34,6 +34,8 @@ void ring_exit(void);
 /* 1 when the kernel accepts multishot accept on this ring. */
 int ring_has_multishot_accept(void);
 
+/* Accepted sockets are non-blocking: ring ops on them still wait for readiness, and a splice to
+ * one (run by a kernel worker thread) returns instead of holding that thread. */
 void ring_accept(struct op *op, int fd, int multishot);
 void ring_recv(struct op *op, int fd, void *buf, size_t len);
 void ring_send(struct op *op, int fd, const void *buf, size_t len);
@@ -43,6 +45,8 @@ void ring_sendmsg(struct op *op, int fd, const struct msghdr *msg);
 void ring_read(struct op *op, int fd, void *buf, size_t len, uint64_t offset);
 /* Move len bytes from fd_in (at off_in, or -1 for a pipe) to fd_out; one side must be a pipe. */
 void ring_splice(struct op *op, int fd_in, int64_t off_in, int fd_out, size_t len);
+/* One-shot: completes with the ready events (POLLIN, POLLOUT...) of fd. */
+void ring_poll(struct op *op, int fd, unsigned events);
 /* A one-shot timer firing after ms milliseconds. */
 void ring_timeout(struct op *op, unsigned ms);
 

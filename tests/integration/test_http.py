@@ -1278,6 +1278,70 @@ def t_static_truncated():
     return None
 
 
+def send_timeout_file():
+    path = os.path.join(C.docroot, "sendtmo.bin")
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(hashlib.sha256(b"send-timeout").digest() * ((32 << 20) // 32))
+    return path
+
+
+@case("send-timeout-client-that-stops-reading-is-closed")
+def t_send_timeout_stuck():
+    """http.send_timeout = 1s (mgr-timeouts): a client that reads nothing of a 32 MiB response for
+    3 s has its connection closed; reading afterwards ends early, short of the file."""
+    size = os.path.getsize(send_timeout_file())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    try:
+        sock.settimeout(10)
+        sock.connect((H.LOOPBACK, C.tmo.http_port))
+        sock.sendall(H.build_request("GET", "/sendtmo.bin", [("Connection", "close")]))
+        if not H.wait_until(lambda: "took nothing of its response" in C.tmo.log_text(), 6):
+            return "no send-timeout log line within 6 s of not reading"
+        raw, eof = read_to_eof(sock, 20)
+    finally:
+        sock.close()
+    _, body = split_head(raw)
+    if not eof:
+        return "the connection stayed open (no EOF within 20 s of reading)"
+    if len(body) >= size:
+        return "the whole %d-byte file arrived: the stuck connection was not closed" % size
+    return None
+
+
+@case("send-timeout-slow-but-steady-reader-served")
+def t_send_timeout_steady():
+    """The timeout runs between two sends, not over the whole response: a client that pauses
+    0.6 s after every 2 MiB (2.4 s of pauses in all, past the 1 s timeout) gets all of it.
+    (Like nginx's send_timeout, it counts bytes the socket takes: a reader too slow to free a
+    third of the socket's send buffer within the timeout is closed, as nginx would.)"""
+    with open(send_timeout_file(), "rb") as f:
+        data = f.read()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(10)
+        sock.connect((H.LOOPBACK, C.tmo.http_port))
+        sock.sendall(H.build_request("GET", "/sendtmo.bin", [("Connection", "close")]))
+        raw = bytearray()
+        for _ in range(4):
+            want = len(raw) + (2 << 20)
+            while len(raw) < want:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                raw += chunk
+            time.sleep(0.6)
+        rest, eof = read_to_eof(sock, 30)
+    finally:
+        sock.close()
+    _, body = split_head(bytes(raw) + rest)
+    if not eof or body != data:
+        return "eof %s, %d of %d bytes, %s" % (eof, len(body), len(data),
+                                              "equal" if body == data else "differs")
+    return None
+
+
 @case("static-etag-if-none-match-304")
 def t_etag():
     r = get("/hello.txt")
@@ -1889,7 +1953,8 @@ def main():
     C.tmo = H.PhpmgrHttpServer(
         tmp, "mgr-timeouts", max_children=2, pool_extra=common,
         http_lines=http_common + "\n" + "\n".join([
-            "http.header_timeout = 1s", "http.keepalive_timeout = 1s", "http.body_timeout = 1s"]))
+            "http.header_timeout = 1s", "http.keepalive_timeout = 1s", "http.body_timeout = 1s",
+            "http.send_timeout = 1s"]))
     C.hb = H.PhpmgrHttpServer(
         tmp, "mgr-heartbeat", max_children=2, pool_extra=common,
         http_lines=http_common + "\n" + "\n".join([

@@ -209,7 +209,8 @@ static void test_defaults(void)
     CHECK(!p->http_listen && !p->http_document_root && !p->http_index && p->http_static == 1 &&
               p->http_max_body_size == 8 * 1024 * 1024 && p->http_max_header_size == 16 * 1024 &&
               p->http_keepalive_timeout_ms == 75000 && p->http_header_timeout_ms == 60000 &&
-              p->http_body_timeout_ms == 60000 && !p->http_trusted_proxies &&
+              p->http_body_timeout_ms == 60000 && p->http_send_timeout_ms == 60000 &&
+              !p->http_trusted_proxies &&
               p->worker_mode == WORKER_CLASSIC && !p->worker_bootstrap && p->task_workers == 0 &&
               !p->task_handler && p->n_timers == 0 && p->heartbeat_check_interval_ms == 0 &&
               p->heartbeat_idle_time_ms == 0 && p->queue_max == 1024 &&
