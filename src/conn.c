@@ -153,10 +153,6 @@ void conn_accepted(struct pool *pool, int fd, enum conn_kind kind, const void *c
         close(fd);
         return;
     }
-    /* Responses often go out in more than one send: without TCP_NODELAY a delayed ACK stalls
-     * each by ~40 ms (fails harmlessly on unix sockets). */
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->op_recv.kind = OP_CONN_RECV;
     c->op_send.kind = OP_CONN_SEND;
     c->pool = pool;
@@ -190,7 +186,7 @@ static void conn_free(struct conn *c)
 {
     if (c->proto->on_free) c->proto->on_free(c);
     fdreg_del(c->fd);
-    close(c->fd);
+    ring_close(c->fd); /* with the next submission: no syscall of its own */
     file_release(c);
     buf_queue_clear(&c->out);
     free(c->in);
@@ -223,7 +219,8 @@ void conn_kill(struct conn *c)
         if (r->in_pool) pool_request_abandoned(r);
         request_release_conn(r);
     }
-    shutdown(c->fd, SHUT_RDWR);
+    /* Ops in flight on the socket end with an error; with none, close alone will do. */
+    if (c->inflight > 0) shutdown(c->fd, SHUT_RDWR);
     if (!c->sending) buf_queue_clear(&c->out);
     conn_free_if_done(c);
 }

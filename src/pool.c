@@ -256,6 +256,7 @@ static void worker_spawn(struct worker *w)
 {
     struct pool *p = w->pool;
     int sv[2];
+    ring_submit(); /* queued closes of client sockets happen before the fork, not in the child */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         log_error("[pool %s] socketpair() failed: %s", p->cfg->name, strerror(errno));
         w->respawn_at_ms = clock_ms() + RESPAWN_DELAY_MS;

@@ -119,6 +119,22 @@ void ring_poll(struct op *op, int fd, unsigned events)
     io_uring_sqe_set_data(sqe, op);
 }
 
+void ring_close(int fd)
+{
+    struct io_uring_sqe *sqe = get_sqe();
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data(sqe, NULL);
+}
+
+void ring_submit(void)
+{
+    int rc;
+    do
+        rc = io_uring_submit(&ring);
+    while (rc == -EINTR);
+    if (rc < 0) log_error("io_uring_submit: %s", strerror(-rc));
+}
+
 void ring_timeout(struct op *op, unsigned ms)
 {
     struct io_uring_sqe *sqe = get_sqe();

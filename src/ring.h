@@ -47,6 +47,11 @@ void ring_read(struct op *op, int fd, void *buf, size_t len, uint64_t offset);
 void ring_splice(struct op *op, int fd_in, int64_t off_in, int fd_out, size_t len);
 /* One-shot: completes with the ready events (POLLIN, POLLOUT...) of fd. */
 void ring_poll(struct op *op, int fd, unsigned events);
+/* Close fd with the next submission; its completion is ignored. A child forked before that
+ * submission would inherit fd: call ring_submit() before fork(). */
+void ring_close(int fd);
+/* Submit what is queued now, without waiting. */
+void ring_submit(void);
 /* A one-shot timer firing after ms milliseconds. */
 void ring_timeout(struct op *op, unsigned ms);
 
