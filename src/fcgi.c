@@ -261,8 +261,12 @@ ssize_t fcgi_relay_scan(struct fcgi_relay *r, uint8_t *buf, size_t len, uint16_t
             if (r->cur_type == FCGI_STDOUT) {
                 r->stdout_bytes += content_n;
             } else if (r->cur_type == FCGI_END_REQUEST) {
-                /* content_len is 8, so content bytes map straight onto end_body. */
+                /* content_len is 8, so content bytes map straight onto end_body. The client
+                 * gets appStatus 0, as php-fpm always sends: the worker's value (and the
+                 * finished-early marker of sapi/phpw.h) is for the master, and its bytes may
+                 * be split across chunks already forwarded one by one. */
                 memcpy(r->end_body + r->end_have, buf + i, content_n);
+                for (size_t k = 0; k < content_n && r->end_have + k < 4; k++) buf[i + k] = 0;
                 r->end_have += (unsigned)content_n;
             }
             r->body_left -= n;

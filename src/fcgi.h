@@ -104,7 +104,8 @@ struct fcgi_relay {
 
 void fcgi_relay_init(struct fcgi_relay *r);
 
-/* Scan len bytes (modified in place: request ids become new_id). Returns the number of bytes
+/* Scan len bytes (modified in place: request ids become new_id, END_REQUEST's appStatus 0;
+ * the original is in app_status). Returns the number of bytes
  * consumed: len, or less when an END_REQUEST completes inside the chunk (the caller gets the
  * offset just past it; bytes after it are not part of this response). -1 on a malformed header. */
 ssize_t fcgi_relay_scan(struct fcgi_relay *r, uint8_t *buf, size_t len, uint16_t new_id);

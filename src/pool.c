@@ -632,12 +632,6 @@ static void on_worker_data(struct worker *w, struct buf *b)
         }
         struct conn *c = w->req->conn;
         int ended = w->relay.ended;
-        if (ended && w->relay.app_status == PHPW_APP_STATUS_FINISHED && n >= 16) {
-            /* The client sees the usual app status 0 (the marker is for us only). */
-            uint8_t *end = b->data + off + (size_t)n - 16;
-            if (end[1] == FCGI_END_REQUEST && end[4] == 0 && end[5] == 8 && end[6] == 0)
-                memset(end + 8, 0, 4);
-        }
         if (c != NULL && !w->finished_early && n > 0) {
             if (off == 0 && (size_t)n == b->len) {
                 conn_relay(c, b);

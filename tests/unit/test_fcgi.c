@@ -464,7 +464,8 @@ struct relay_case {
 };
 
 /* A worker response: STDOUT with and without padding, STDERR, an empty STDOUT terminator and a
- * padded END_REQUEST; then the start of the next response, which must stay untouched. */
+ * padded END_REQUEST (its appStatus zeroed on the way, whatever chunk holds its bytes); then the
+ * start of the next response, which must stay untouched. */
 static struct relay_case relay_case_small(void)
 {
     struct sbuf a = {0}, b = {0};
@@ -477,7 +478,7 @@ static struct relay_case relay_case_small(void)
         sb_record(s, FCGI_STDOUT, id, "hello", 5, 0);
         sb_record(s, FCGI_STDOUT, id, "", 0, 3);
         sb_record(s, FCGI_STDOUT, id, "", 0, 0);
-        sb_end(s, id, 0x01020304, 5);
+        sb_end(s, id, pass ? 0 : 0x01020304, 5); /* clients see appStatus 0, as php-fpm's */
         c.end_off = s->len;
         sb_record(s, FCGI_STDOUT, OLD_ID, "next", 4, 0);
     }
@@ -506,7 +507,7 @@ static struct relay_case relay_case_big(void)
             if (i == 2) sb_record(s, FCGI_STDERR, id, chunk, 1000, 0);
         }
         sb_record(s, FCGI_STDOUT, id, "", 0, 0);
-        sb_end(s, id, 255, 0);
+        sb_end(s, id, pass ? 0 : 255, 0);
         c.end_off = s->len;
     }
     c.in = a.p;
