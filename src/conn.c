@@ -318,6 +318,11 @@ void conn_relay_copy(struct conn *c, const void *data, size_t len)
     if (b != NULL) buf_put(b);
 }
 
+int conn_backlogged(const struct conn *c)
+{
+    return !c->dead && c->out.bytes >= CONN_OUT_HIGH;
+}
+
 void conn_request_done(struct conn *c, struct request *r)
 {
     c->proto->on_request_done(c, r);
@@ -406,6 +411,7 @@ static void on_sent(struct conn *c, int res)
             if (c->out.head == NULL) c->out.tail = NULL;
             buf_put(b);
         }
+        if (c->req != NULL && c->out.bytes < CONN_OUT_LOW) pool_output_drained(c->req);
     }
     conn_flush(c);
 }

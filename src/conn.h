@@ -25,6 +25,12 @@ void conn_complete(const struct completion *c);
  * to the client's): queue a chunk (ownership passes), or bytes. */
 void conn_relay(struct conn *c, struct buf *b);
 void conn_relay_copy(struct conn *c, const void *data, size_t len);
+/* The client has more than CONN_OUT_HIGH bytes of response waiting: the pool stops reading the
+ * worker (which then blocks in its writes) until pool_output_drained(), so a slow client never
+ * makes the master hold a whole big response. */
+#define CONN_OUT_HIGH (1024 * 1024)
+#define CONN_OUT_LOW (256 * 1024)
+int conn_backlogged(const struct conn *c);
 /* The worker sent END_REQUEST for r: the connection lets go of r. */
 void conn_request_done(struct conn *c, struct request *r);
 /* The request failed before or during its response (worker died, timed out, queue full): answer

@@ -45,6 +45,7 @@ struct worker {
     enum worker_state state;
     unsigned inflight;
     uint8_t recv_posted;
+    uint8_t recv_held; /* not reading: the client has a big backlog (conn_backlogged) */
     uint8_t channel_closed; /* EOF or error seen on the socketpair */
     uint8_t reaped;
     uint8_t finished_early; /* response ended by fastcgi_finish_request(), script still runs */
@@ -243,6 +244,9 @@ static void child_main(struct pool *p, int fd, int out_fd, int err_fd)
 static void post_recv(struct worker *w)
 {
     if (w->recv_posted || w->channel_closed) return;
+    const struct request *r = w->req;
+    w->recv_held = r != NULL && r->conn != NULL && conn_backlogged(r->conn);
+    if (w->recv_held) return;
     if (w->rbuf == NULL) {
         w->rbuf = buf_get();
         if (w->rbuf == NULL) return; /* retried on the next tick */
@@ -461,10 +465,17 @@ void pool_submit(struct pool *p, struct request *r)
     p->queue_len++;
 }
 
+void pool_output_drained(struct request *r)
+{
+    struct worker *w = r->worker;
+    if (w != NULL && w->req == r && w->recv_held) post_recv(w);
+}
+
 void pool_request_abandoned(struct request *r)
 {
     struct worker *w = r->worker;
     if (w != NULL) {
+        if (w->recv_held) post_recv(w); /* its output is dropped from now on */
         /* Running: its output is dropped once r->conn is gone, and the script learns of it at
          * its next output, as under php-fpm (see SIGURG in sapi/phpw.h). */
         if (w->req == r && w->state == W_BUSY && !w->finished_early) {

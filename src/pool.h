@@ -26,6 +26,8 @@ const struct body_spool *pool_body_spool(const struct pool *p);
 
 /* A complete request from a client connection: run it, queue it, or answer 503. */
 void pool_submit(struct pool *p, struct request *r);
+/* r's client took its queued response down below CONN_OUT_LOW: read its worker again. */
+void pool_output_drained(struct request *r);
 /* The client went away or aborted: dequeue r, or stop relaying to it if it runs. */
 void pool_request_abandoned(struct request *r);
 

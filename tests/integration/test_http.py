@@ -1342,6 +1342,59 @@ def t_send_timeout_steady():
     return None
 
 
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return 0
+
+
+@case("big-php-output-to-stalled-client-not-buffered-in-master")
+def t_output_backpressure():
+    """A script writes 96 MiB to a client that reads nothing for 2 s: the master stops reading
+    that worker once ~1 MiB waits for the client (the worker blocks in its writes, as behind
+    nginx), so its RSS grows by far less than the response; then every byte still arrives."""
+    script = os.path.join(C.docroot, "bigout.php")
+    with open(script, "w") as f:
+        f.write('<?php header("Content-Type: application/octet-stream");\n'
+                '$s = str_repeat("0123456789abcdef", 4096);\n'
+                'for ($i = 0; $i < 1536; $i++) { echo $s; flush(); }\n')
+    total = 1536 * 65536
+    srv = C.hb  # no request_terminate_timeout there
+    pid = srv.pid
+    before = vm_rss_kib(pid)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    try:
+        sock.settimeout(10)
+        sock.connect((H.LOOPBACK, srv.http_port))
+        sock.sendall(H.build_request("GET", "/bigout.php", [("Connection", "close")]))
+        peak = before
+        dl = H.Deadline(2.0)
+        while not dl.expired():  # sample while the client reads nothing
+            peak = max(peak, vm_rss_kib(pid))
+            time.sleep(0.05)
+        raw, eof = read_to_eof(sock, 60)
+    finally:
+        sock.close()
+    head, body = split_head(raw)
+    if not eof or "200 OK" not in head.split("\r\n")[0]:
+        return "eof %s, head %r" % (eof, head[:200])
+    if "transfer-encoding: chunked" in head.lower():
+        body, err = H._dechunk(body)
+        if err:
+            return "chunked framing: " + err
+    if len(body) != total:
+        return "%d of %d body bytes" % (len(body), total)
+    growth = peak - before
+    if growth > 24 * 1024:
+        return "master RSS grew by %d KiB while the client read nothing (response %d KiB)" % (
+            growth, total // 1024)
+    H.log("master RSS growth while stalled: %d KiB of a %d KiB response" % (growth, total // 1024))
+    return None
+
+
 @case("static-etag-if-none-match-304")
 def t_etag():
     r = get("/hello.txt")
