@@ -31,7 +31,7 @@ $(BUILD)/src/%.o: src/%.c $(wildcard src/*.h)
 	$(CC) $(CFLAGS) -Isrc -c $< -o $@
 
 # sapi/ sees PHP's headers (as system headers: their warnings are not ours); src/ never does.
-$(BUILD)/sapi/%.o: sapi/%.c $(wildcard sapi/*.h) src/log.h src/version.h
+$(BUILD)/sapi/%.o: sapi/%.c $(wildcard sapi/*.h) src/log.h src/version.h src/fdio.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isapi $(PHP_INCLUDES) -c $< -o $@
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/fdio.h"
 #include "../src/log.h"
 #include "SAPI.h"
 #include "ext/standard/url.h"
@@ -471,27 +472,6 @@ size_t phpw_sapi_read_post(char *buf, size_t count)
 #define RECORD_MAX 65528 /* largest record content that needs no padding (as php-fpm) */
 #define RECORDS_PER_WRITEV 32
 
-static int writev_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-    return 0;
-}
-
 static void make_header(unsigned char *h, int type, int id, size_t len)
 {
     h[0] = 1;
@@ -522,7 +502,7 @@ static int write_stdout_direct(struct phpw_req *rq, const char *buf, size_t len)
             len -= c;
             n++;
         }
-        if (writev_all(rq->fcgx.ipcFd, iov, 2 * n) < 0) return -1;
+        if (fdio_writev_all(rq->fcgx.ipcFd, iov, 2 * n) < 0) return -1;
     }
     return 0;
 }

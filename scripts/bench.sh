@@ -248,36 +248,29 @@ detect_http() {
     fi
 }
 
+# One fastcgi_pass site: upstream NAME at ADDR, served by nginx on 127.0.0.1:PORT.
+fcgi_site() { # name addr port
+    cat <<SITE
+    upstream $1 { server $2; $UPSTREAM_KA }
+    server {
+        listen 127.0.0.1:$3;
+        root $FIXTURES;
+        location ~ \.php\$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_keep_conn $KEEP_CONN;
+            fastcgi_pass $1;
+        }
+    }
+SITE
+}
+
 write_nginx_conf() {
     local http_block="" unix_block=""
-    if [ -n "${MGRU_PID:-}" ]; then
-        unix_block="
-    upstream phpmgr_unix { server unix:$TMP/phpmgr.sock; $UPSTREAM_KA }
-    server {
-        listen 127.0.0.1:$PORT_NGX_MGRU;
-        root $FIXTURES;
-        location ~ \\.php\$ {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_keep_conn $KEEP_CONN;
-            fastcgi_pass phpmgr_unix;
-        }
-    }"
-    fi
-    if [ "$FPM_UNIX" = 1 ]; then
+    [ -n "${MGRU_PID:-}" ] && unix_block="$(fcgi_site phpmgr_unix "unix:$TMP/phpmgr.sock" "$PORT_NGX_MGRU")"
+    [ "$FPM_UNIX" = 1 ] &&
         unix_block="$unix_block
-    upstream php_fpm_unix { server unix:$TMP/php-fpm.sock; $UPSTREAM_KA }
-    server {
-        listen 127.0.0.1:$PORT_NGX_FPMU;
-        root $FIXTURES;
-        location ~ \\.php\$ {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_keep_conn $KEEP_CONN;
-            fastcgi_pass php_fpm_unix;
-        }
-    }"
-    fi
+$(fcgi_site php_fpm_unix "unix:$TMP/php-fpm.sock" "$PORT_NGX_FPMU")"
     if [ -z "$HTTP_NA" ]; then
         http_block="
     upstream phpmgr_http { server 127.0.0.1:$PORT_MGR_HTTP; $UPSTREAM_KA }
@@ -314,29 +307,9 @@ http {
     proxy_buffer_size 16k;
     proxy_buffers 16 16k;
 
-    upstream php_fpm { server 127.0.0.1:$PORT_FPM; $UPSTREAM_KA }
-    upstream phpmgr_fcgi { server 127.0.0.1:$PORT_MGR; $UPSTREAM_KA }
-
-    server {
-        listen 127.0.0.1:$PORT_NGX_FPM;
-        root $FIXTURES;
-        location ~ \.php\$ {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_keep_conn $KEEP_CONN;
-            fastcgi_pass php_fpm;
-        }
-    }
-    server {
-        listen 127.0.0.1:$PORT_NGX_MGR;
-        root $FIXTURES;
-        location ~ \.php\$ {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_keep_conn $KEEP_CONN;
-            fastcgi_pass phpmgr_fcgi;
-        }
-    }$unix_block$http_block
+$(fcgi_site php_fpm "127.0.0.1:$PORT_FPM" "$PORT_NGX_FPM")
+$(fcgi_site phpmgr_fcgi "127.0.0.1:$PORT_MGR" "$PORT_NGX_MGR")
+$unix_block$http_block
 }
 NGX
 }

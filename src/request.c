@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fcgi.h"
+#include "fdio.h"
 #include "fdreg.h"
 #include "log.h"
 
@@ -126,27 +127,6 @@ int request_add_params(struct request *r, const uint8_t *data, size_t len, size_
     return 0;
 }
 
-static int write_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-    return 0;
-}
-
 /* The body outgrew memory: from now on body[] stages what goes to a temp file. */
 static int spool_start(struct request *r)
 {
@@ -169,7 +149,7 @@ static int spool_start(struct request *r)
 static int spool_flush(struct request *r)
 {
     struct iovec iov = {r->body, r->body_mem_len};
-    if (r->body_mem_len > 0 && write_all(r->body_fd, &iov, 1) < 0) {
+    if (r->body_mem_len > 0 && fdio_writev_all(r->body_fd, &iov, 1) < 0) {
         log_error("writing a request body to a temp file in %s failed: %s", r->spool->dir,
                   strerror(errno));
         return -1;

@@ -778,7 +778,23 @@ class FcgiResult:
                    len(self.stderr)))
 
 
-class FcgiConn:
+class _SocketConn:
+    """A client connection on self.sock, usable in a with-block that closes it."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class FcgiConn(_SocketConn):
     """A FastCGI client connection (we are the web server side)."""
 
     def __init__(self, port, host=LOOPBACK, timeout=10.0):
@@ -905,17 +921,6 @@ class FcgiConn:
                 return True
         return False
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def fcgi_request(port, params, stdin=b"", timeout=10.0):
@@ -1117,7 +1122,7 @@ def build_request(method="GET", path="/", headers=None, body=b"", version="HTTP/
     return out + b"\r\n" + body
 
 
-class HttpConn:
+class HttpConn(_SocketConn):
     """One client connection that can carry several requests (keep-alive, pipelining) and tells
     exactly how each response was framed and whether the server closed the connection.
 
@@ -1278,17 +1283,6 @@ class HttpConn:
         self.extra = self.buf
         return True
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 # --------------------------------------------------------------------------------------------

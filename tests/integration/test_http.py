@@ -1157,14 +1157,14 @@ def t_static_big():
         return "status %d, %d of %d bytes" % (r.status, len(r.body), len(C.large))
 
 
-def raw_get(path, rcvbuf=None):
+def raw_get(path, rcvbuf=None, port=None):
     """A socket with GET path sent (Connection: close); a small rcvbuf keeps the server's data
     waiting in its own buffers (and the splice pipe) instead of ours."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.settimeout(15)
-    sock.connect((H.LOOPBACK, C.main.http_port))
+    sock.connect((H.LOOPBACK, port or C.main.http_port))
     sock.sendall(H.build_request("GET", path, [("Connection", "close")]))
     return sock
 
@@ -1291,12 +1291,8 @@ def t_send_timeout_stuck():
     """http.send_timeout = 1s (mgr-timeouts): a client that reads nothing of a 32 MiB response for
     3 s has its connection closed; reading afterwards ends early, short of the file."""
     size = os.path.getsize(send_timeout_file())
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock = raw_get("/sendtmo.bin", rcvbuf=16384, port=C.tmo.http_port)
     try:
-        sock.settimeout(10)
-        sock.connect((H.LOOPBACK, C.tmo.http_port))
-        sock.sendall(H.build_request("GET", "/sendtmo.bin", [("Connection", "close")]))
         if not H.wait_until(lambda: "took nothing of its response" in C.tmo.log_text(), 6):
             return "no send-timeout log line within 6 s of not reading"
         raw, eof = read_to_eof(sock, 20)
@@ -1318,11 +1314,8 @@ def t_send_timeout_steady():
     third of the socket's send buffer within the timeout is closed, as nginx would.)"""
     with open(send_timeout_file(), "rb") as f:
         data = f.read()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = raw_get("/sendtmo.bin", port=C.tmo.http_port)
     try:
-        sock.settimeout(10)
-        sock.connect((H.LOOPBACK, C.tmo.http_port))
-        sock.sendall(H.build_request("GET", "/sendtmo.bin", [("Connection", "close")]))
         raw = bytearray()
         for _ in range(4):
             want = len(raw) + (2 << 20)
@@ -1364,12 +1357,8 @@ def t_output_backpressure():
     srv = C.hb  # no request_terminate_timeout there
     pid = srv.pid
     before = vm_rss_kib(pid)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock = raw_get("/bigout.php", rcvbuf=65536, port=srv.http_port)
     try:
-        sock.settimeout(10)
-        sock.connect((H.LOOPBACK, srv.http_port))
-        sock.sendall(H.build_request("GET", "/bigout.php", [("Connection", "close")]))
         peak = before
         dl = H.Deadline(2.0)
         while not dl.expired():  # sample while the client reads nothing
