@@ -88,3 +88,14 @@ void buf_queue_clear(struct buf_queue *q)
     q->head = q->tail = NULL;
     q->bytes = 0;
 }
+
+struct buf *buf_queue_pop(struct buf_queue *q)
+{
+    struct buf *b = q->head;
+    if (b == NULL) return NULL;
+    q->head = b->next;
+    if (q->head == NULL) q->tail = NULL;
+    q->bytes -= b->len - b->off;
+    b->next = NULL;
+    return b;
+}

@@ -32,5 +32,7 @@ void buf_queue_push(struct buf_queue *q, struct buf *b);
 /* Append bytes, filling the tail chunk first; returns 0 or -1 when out of memory. */
 int buf_queue_append(struct buf_queue *q, const void *data, size_t len);
 void buf_queue_clear(struct buf_queue *q);
+/* Take the head chunk off the queue (NULL when empty). */
+struct buf *buf_queue_pop(struct buf_queue *q);
 
 #endif

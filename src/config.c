@@ -19,8 +19,10 @@
 #include <ctype.h>
 #include <errno.h>
 #include <glob.h>
+#include <grp.h>
 #include <ini.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #define MAX_INCLUDE_DEPTH 5 /* php-fpm refuses more than 5 nested files */
 #define LOG_LIMIT_MIN 512   /* php-fpm's ZLOG_MIN_LIMIT */
@@ -176,6 +179,10 @@ static const struct key_def pool_keys[] = {
     {"http.body_timeout", set_time, F_INT, PO(http_body_timeout_ms), TIMES, 0},
     {"http.send_timeout", set_time, F_INT, PO(http_send_timeout_ms), TIMES, 0},
     {"http.trusted_proxies", set_cidrs, F_LIST, PO(http_trusted_proxies), NOLIM, 0},
+    {"fastcgi.max_body_size", set_size, F_LL, PO(fcgi_max_body_size), NOLIM, 0},
+    {"fastcgi.send_timeout", set_time, F_INT, PO(fcgi_send_timeout_ms), TIMES, 0},
+    {"request.read_timeout", set_time, F_INT, PO(request_read_timeout_ms), TIMES, 0},
+    {"request.max_temp_file_size", set_size, F_LL, PO(response_temp_max), NOLIM, 0},
     {"request.body_buffer_size", set_size, F_LL, PO(body_buffer_size), NOLIM, 0},
     {"request.body_temp_dir", set_str, F_STR, PO(body_temp_dir), NOLIM, 0},
     {"worker.mode", set_worker_mode, F_INT, PO(worker_mode), NOLIM, K_WARN},
@@ -1342,6 +1349,10 @@ static void pool_defaults(struct pool_config *p)
     p->http_header_timeout_ms = 60000;
     p->http_body_timeout_ms = 60000;
     p->http_send_timeout_ms = 60000;
+    p->fcgi_max_body_size = 4LL << 30;
+    p->fcgi_send_timeout_ms = 60000;
+    p->request_read_timeout_ms = 60000; /* nginx's fastcgi_read_timeout */
+    p->response_temp_max = 1LL << 30;   /* nginx's fastcgi_max_temp_file_size */
     p->body_buffer_size = 64LL << 10;
     p->worker_mode = WORKER_CLASSIC;
     p->queue_max = 1024;
@@ -1880,6 +1891,104 @@ static int check_unix_len(struct parser *ps, size_t i, const char *key, const ch
     return 0;
 }
 
+/* A uid or gid written as digits, as php-fpm takes them ("user = 33"). 1 when s is one. */
+static int parse_id(const char *s, unsigned long *out)
+{
+    long long v;
+    if (!*s || strspn(s, "0123456789") != strlen(s) || parse_ll(s, &v) ||
+        v > (long long)UINT32_MAX - 1)
+        return 0; /* (uid_t)-1 means "unchanged" to the set*id calls */
+    *out = (unsigned long)v;
+    return 1;
+}
+
+/* getpw and getgr report "no such entry" as NULL with errno 0, ENOENT, ESRCH, EBADF or EPERM
+ * (getpwnam(3)); any other errno is a real failure (NSS, memory) worth naming. */
+static const char *lookup_errno(int e)
+{
+    if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM) return "";
+    return strerror(e);
+}
+
+/* php-fpm's fpm_unix_conf_wp(): listen.owner and listen.group must exist; as root, resolve user
+ * (name or uid; a name also gives the primary group and home) and group (name or gid) now, so a bad
+ * name fails the load; not as root, both are ignored with a warning and $USER/$HOME are the running
+ * user's. */
+static int resolve_identity(struct parser *ps, size_t i)
+{
+    struct pool_config *p = &ps->cfg->pools[i];
+    unsigned long id;
+    struct passwd *pw;
+    /* php-fpm checks the socket's owner and group at load whoever runs it; listen.c looks them
+     * up again when it makes the socket. */
+    if (p->listen_owner && !parse_id(p->listen_owner, &id)) {
+        errno = 0;
+        if (!getpwnam(p->listen_owner)) {
+            const char *why = lookup_errno(errno);
+            return pool_fail(ps, i, "listen.owner", "cannot get uid for user '%s'%s%s",
+                             p->listen_owner, *why ? ": " : "", why);
+        }
+    }
+    if (p->listen_group && !parse_id(p->listen_group, &id)) {
+        errno = 0;
+        if (!getgrnam(p->listen_group)) {
+            const char *why = lookup_errno(errno);
+            return pool_fail(ps, i, "listen.group", "cannot get gid for group '%s'%s%s",
+                             p->listen_group, *why ? ": " : "", why);
+        }
+    }
+    if (geteuid() != 0) {
+        static const char *const keys[] = {"user", "group"};
+        for (size_t k = 0; k < 2; k++) {
+            if (!(k == 0 ? p->user : p->group)) continue;
+            struct loc l = where(ps, i, keys[k]);
+            if (warn_at(ps, l.file, l.line, keys[k],
+                        "[pool %s] '%s' directive is ignored when FPM is not running as root",
+                        p->name, keys[k]))
+                return -1;
+        }
+        pw = getpwuid(getuid());
+        if (pw &&
+            (!(p->user_name = xstrdup(ps, pw->pw_name)) || !(p->home = xstrdup(ps, pw->pw_dir))))
+            return -1;
+        return 0;
+    }
+    if (p->user) {
+        errno = 0;
+        if (parse_id(p->user, &id)) {
+            p->uid = (uid_t)id;
+            pw = getpwuid(p->uid); /* a uid with no entry is fine, as in php-fpm */
+        } else if (!(pw = getpwnam(p->user))) {
+            const char *why = lookup_errno(errno);
+            return pool_fail(ps, i, "user", "cannot get uid for user '%s'%s%s", p->user,
+                             *why ? ": " : "", why);
+        }
+        if (pw) {
+            p->uid = pw->pw_uid;
+            p->gid = pw->pw_gid;
+            if (!(p->user_name = xstrdup(ps, pw->pw_name)) || !(p->home = xstrdup(ps, pw->pw_dir)))
+                return -1;
+        }
+        p->set_identity = 1;
+    }
+    if (p->group) {
+        if (parse_id(p->group, &id)) {
+            p->gid = (gid_t)id;
+        } else {
+            errno = 0;
+            struct group *gr = getgrnam(p->group);
+            if (!gr) {
+                const char *why = lookup_errno(errno);
+                return pool_fail(ps, i, "group", "cannot get gid for group '%s'%s%s", p->group,
+                                 *why ? ": " : "", why);
+            }
+            p->gid = gr->gr_gid;
+        }
+        p->set_identity = 1;
+    }
+    return 0;
+}
+
 static int finish_pool(struct parser *ps, size_t i)
 {
     struct config *cfg = ps->cfg;
@@ -1909,6 +2018,7 @@ static int finish_pool(struct parser *ps, size_t i)
     }
 
     if (check_pm(ps, i)) return -1;
+    if (resolve_identity(ps, i)) return -1;
 
     if (p->status_path && !p->status_listen && strlen(p->status_path) < 2)
         return pool_fail(ps, i, "pm.status_path", "the status path '%s' is not long enough",
@@ -2066,6 +2176,8 @@ void config_free(struct config *cfg)
             free(p->timers[j].value);
         }
         free(p->timers);
+        free(p->user_name);
+        free(p->home);
     }
     free(cfg->pools);
     list_free(cfg->warnings);

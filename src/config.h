@@ -8,6 +8,7 @@
 #define PHPMGR_CONFIG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "log.h"
 
@@ -49,8 +50,15 @@ struct pool_config {
     int listen_setfib; /* FreeBSD only; -1 when unset */
 
     /* process */
-    char *user;
-    char *group;
+    char *user;  /* as written: a name or a numeric uid */
+    char *group; /* as written: a name or a numeric gid */
+    /* user and group resolved at load, as php-fpm does: only when phpmgr runs as root (otherwise
+     * they are ignored with a warning), so a typo fails `phpmgr test` instead of every worker. */
+    int set_identity; /* 1: the worker switches to gid (and to uid when non-zero) */
+    uid_t uid;        /* 0 when user is unset: the worker keeps the master's */
+    gid_t gid;        /* group's, else the user's primary group */
+    char *user_name;  /* for initgroups() and $USER; NULL when unknown (a uid with no entry) */
+    char *home;       /* $HOME for the workers; NULL when unknown */
     char *chdir;
     int clear_env;               /* default 1 */
     int catch_workers_output;    /* default 0 */
@@ -101,7 +109,7 @@ struct pool_config {
     char **http_listen; /* NULL-terminated, NULL when unset */
     char *http_document_root;
     char *http_index;
-    char *http_server_name; /* SERVER_NAME (nginx's server_name); default empty */
+    char *http_server_name;         /* SERVER_NAME (nginx's server_name); default empty */
     int http_static;                /* default 1 */
     long long http_max_body_size;   /* bytes, default 8 MiB; sizes accept k/K, m/M, g/G */
     long long http_max_header_size; /* bytes, default 16 KiB */
@@ -114,7 +122,17 @@ struct pool_config {
      * body_temp_dir (default: $TMPDIR or /tmp) instead of master memory; default 64 KiB. */
     long long body_buffer_size;
     char *body_temp_dir;
-    enum worker_mode worker_mode;   /* default classic */
+    /* FastCGI ingress: a STDIN body past this gets 413; default 4 GiB, 0 = unlimited. */
+    long long fcgi_max_body_size;
+    int fcgi_send_timeout_ms; /* as http_send_timeout_ms for FastCGI clients; 60 s, 0 = off */
+    /* nginx's fastcgi_read_timeout: the longest wait for a worker's first or next output; past
+     * it the client gets 504 and the request is abandoned. 60 s, 0 = off. */
+    int request_read_timeout_ms;
+    /* nginx's fastcgi_max_temp_file_size: past the in-memory backlog, a response to a slow
+     * client goes to an unlinked temp file in body_temp_dir, up to this many bytes per response
+     * (then the worker is held). Default 1 GiB; 0 = never: held once the backlog is full. */
+    long long response_temp_max;
+    enum worker_mode worker_mode; /* default classic */
     char *worker_bootstrap;
     int task_workers; /* default 0 */
     char *task_handler;

@@ -16,13 +16,15 @@
 #include "config.h"
 #include "conn_int.h"
 #include "fcgi.h"
-#include "fdreg.h"
 #include "http_conn.h"
 #include "log.h"
 #include "pool.h"
 #include "request.h"
 
 #define CONN_IN_INITIAL 16384
+/* Lingering close, as nginx's lingering_time and lingering_timeout. */
+#define LINGER_TOTAL_MS 30000
+#define LINGER_IDLE_MS 5000
 
 static struct conn *all_conns;
 static unsigned n_conns;
@@ -48,8 +50,6 @@ static unsigned n_free_pipes;
 
 static void pipe_close(struct conn_pipe *p)
 {
-    fdreg_del(p->rd);
-    fdreg_del(p->wr);
     close(p->rd);
     close(p->wr);
     free(p);
@@ -72,10 +72,6 @@ static struct conn_pipe *pipe_get(void)
     }
     p->rd = fds[0];
     p->wr = fds[1];
-    if (fdreg_add(p->rd) < 0 || fdreg_add(p->wr) < 0) {
-        pipe_close(p);
-        return NULL;
-    }
     /* A bigger pipe means fewer round trips per file; the default 64 KiB is fine too. */
     int sz = fcntl(p->wr, F_SETPIPE_SZ, PIPE_WANT);
     if (sz < 0) sz = fcntl(p->wr, F_GETPIPE_SZ);
@@ -99,7 +95,6 @@ static void pipe_put(struct conn_pipe *p, int empty)
 static void file_release(struct conn *c)
 {
     if (c->file_fd >= 0) {
-        fdreg_del(c->file_fd);
         close(c->file_fd);
         c->file_fd = -1;
     }
@@ -118,14 +113,17 @@ unsigned conn_count(void)
 
 static void post_recv(struct conn *c)
 {
-    if (c->dead || c->recv_posted || c->recv_paused) return;
-    if (c->in_off > 0) {
+    if (c->dead || c->recv_posted || c->read_closed || c->out_blocked) return;
+    if (c->lingering) {
+        c->in_off = c->in_len = 0; /* what a lingering client sends is dropped */
+    } else if (c->in_off > 0) {
         memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
         c->in_len -= c->in_off;
         c->in_off = 0;
     }
     if (c->in_len == c->in_cap) {
-        if (c->in_cap >= c->in_max) return; /* the protocol pauses or fails before this */
+        /* Full: a held protocol waits with what it has; otherwise it fails before this. */
+        if (c->in_cap >= c->in_max) return;
         size_t n = c->in_cap * 2 > c->in_max ? c->in_max : c->in_cap * 2;
         uint8_t *p = realloc(c->in, n);
         if (p == NULL) {
@@ -142,11 +140,20 @@ static void post_recv(struct conn *c)
     c->inflight++;
 }
 
+/* Let the protocol parse what is buffered, unless it must not now. */
+static void run_input(struct conn *c)
+{
+    if (!conn_can_parse(c) || c->in_input || c->in_off >= c->in_len) return;
+    c->in_input = 1;
+    c->proto->on_input(c);
+    c->in_input = 0;
+}
+
 void conn_accepted(struct pool *pool, int fd, enum conn_kind kind, const void *ctx)
 {
     struct conn *c = calloc(1, sizeof(*c));
     uint8_t *in = malloc(CONN_IN_INITIAL);
-    if (c == NULL || in == NULL || fdreg_add(fd) < 0) {
+    if (c == NULL || in == NULL) {
         log_error("[pool %s] out of memory accepting fd %d", pool_name(pool), fd);
         free(c);
         free(in);
@@ -162,6 +169,7 @@ void conn_accepted(struct pool *pool, int fd, enum conn_kind kind, const void *c
     c->in_cap = CONN_IN_INITIAL;
     c->in_max = 2 * FCGI_MAX_RECORD;
     c->last_active_ms = clock_ms();
+    c->send_timeout_ms = pool_config(pool)->fcgi_send_timeout_ms;
     c->proto = kind == CONN_HTTP ? &http_conn_proto : &fcgi_conn_proto;
     c->next = all_conns;
     if (all_conns) all_conns->prev = c;
@@ -185,7 +193,6 @@ static void conn_free_if_done(struct conn *c)
 static void conn_free(struct conn *c)
 {
     if (c->proto->on_free) c->proto->on_free(c);
-    fdreg_del(c->fd);
     ring_close(c->fd); /* with the next submission: no syscall of its own */
     file_release(c);
     buf_queue_clear(&c->out);
@@ -216,8 +223,8 @@ void conn_kill(struct conn *c)
     if (c->req != NULL) {
         struct request *r = c->req;
         c->req = NULL;
-        if (r->in_pool) pool_request_abandoned(r);
-        request_release_conn(r);
+        if (request_held_by(r, REQ_HELD_BY_POOL)) pool_request_abandoned(r);
+        request_release(r, REQ_HELD_BY_CONN);
     }
     /* Ops in flight on the socket end with an error; with none, close alone will do. */
     if (c->inflight > 0) shutdown(c->fd, SHUT_RDWR);
@@ -232,6 +239,7 @@ void conn_queue(struct conn *c, const void *data, size_t len)
         conn_kill(c);
         return;
     }
+    if (c->out.bytes >= CONN_OUT_HIGH) c->out_blocked = 1;
     conn_flush(c);
 }
 
@@ -242,12 +250,13 @@ void conn_queue_buf(struct conn *c, struct buf *b)
         return;
     }
     buf_queue_push(&c->out, b);
+    if (c->out.bytes >= CONN_OUT_HIGH) c->out_blocked = 1;
     conn_flush(c);
 }
 
 void conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len)
 {
-    if (c->dead || fdreg_add(fd) < 0) {
+    if (c->dead) {
         close(fd);
         conn_kill(c);
         return;
@@ -265,31 +274,63 @@ void conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len)
 
 void conn_resume_input(struct conn *c)
 {
-    c->recv_paused = 0;
-    if (c->dead) return;
-    /* Bytes already buffered (a pipelined request) are handled before reading more. */
-    if (c->in_len > c->in_off) c->proto->on_input(c);
+    c->input_held = 0;
+    /* From inside on_input (an answer made at once), its own loop takes the next request. */
+    if (c->dead || c->in_input) return;
+    run_input(c);
     post_recv(c);
+}
+
+/* Nothing is open or waiting to be sent: close now, or start lingering. */
+static int output_done(const struct conn *c)
+{
+    return c->req == NULL && !c->sending && c->out.head == NULL && c->file_left == 0 &&
+           c->pipe_bytes == 0;
+}
+
+static void close_now_or_linger(struct conn *c)
+{
+    if (!c->linger || c->read_closed) {
+        conn_kill(c);
+        return;
+    }
+    /* nginx's lingering close: our FIN goes out, what the client still sends is read and
+     * dropped until it closes, goes quiet, or the total time passes. */
+    if (shutdown(c->fd, SHUT_WR) < 0) {
+        conn_kill(c);
+        return;
+    }
+    uint64_t now = clock_ms();
+    c->lingering = 1;
+    c->linger_until_ms = now + LINGER_TOTAL_MS;
+    c->last_active_ms = now;
+    post_recv(c);
+}
+
+void conn_close_after_output(struct conn *c, int linger)
+{
+    if (c->dead) return;
+    c->closing = 1;
+    c->linger |= (uint8_t)(linger != 0);
+    if (!c->lingering && output_done(c)) close_now_or_linger(c);
 }
 
 void conn_finish_request(struct conn *c, struct request *r, int keep)
 {
-    if (c->req == r) c->req = NULL;
-    request_release_conn(r);
-    if (c->dead) return;
-    if (!keep) {
-        c->closing = 1;
-        c->recv_paused = 1;
-        if (!c->sending && c->out.head == NULL) conn_kill(c);
+    if (r != NULL) {
+        if (c->req == r) c->req = NULL;
+        request_release(r, REQ_HELD_BY_CONN);
     }
+    if (c->dead) return;
+    if (!keep || c->closing || c->read_closed)
+        conn_close_after_output(c, c->in_len > c->in_off); /* unread bytes: let it read ours */
+    else
+        conn_resume_input(c);
 }
 
 void conn_submit(struct conn *c)
 {
-    struct request *r = c->req;
-    r->in_pool = 1;
-    r->queued_ms = clock_ms();
-    pool_submit(c->pool, r);
+    pool_submit(c->pool, c->req);
 }
 
 void conn_relay(struct conn *c, struct buf *b)
@@ -300,22 +341,6 @@ void conn_relay(struct conn *c, struct buf *b)
     }
     if (c->req) c->req->response_started = 1;
     c->proto->on_worker_data(c, b);
-}
-
-void conn_relay_copy(struct conn *c, const void *data, size_t len)
-{
-    if (c->dead) return;
-    struct buf *b = buf_get();
-    while (b != NULL && len > 0) {
-        size_t n = len < BUF_CAP ? len : BUF_CAP;
-        memcpy(b->data, data, n);
-        b->len = (uint32_t)n;
-        conn_relay(c, b);
-        data = (const uint8_t *)data + n;
-        len -= n;
-        b = len > 0 ? buf_get() : NULL;
-    }
-    if (b != NULL) buf_put(b);
 }
 
 int conn_backlogged(const struct conn *c)
@@ -353,7 +378,7 @@ static void conn_flush(struct conn *c)
         c->send_kind = SEND_FILL;
     } else {
         c->send_active = 0;
-        if (c->closing) conn_kill(c);
+        if (c->closing && !c->lingering && output_done(c)) close_now_or_linger(c);
         return;
     }
     if (!c->send_active) {
@@ -368,6 +393,9 @@ static void on_sent(struct conn *c, int res)
 {
     c->sending = 0;
     if (c->dead) {
+        /* A fill that landed after the kill leaves file bytes in the pipe: file_release() must
+         * not hand that pipe to the next client. */
+        if (c->send_kind == SEND_FILL && res > 0) c->pipe_bytes += (size_t)res;
         buf_queue_clear(&c->out);
         return;
     }
@@ -406,30 +434,42 @@ static void on_sent(struct conn *c, int res)
         struct buf *b = c->out.head;
         b->off += (uint32_t)res;
         c->out.bytes -= (size_t)res;
-        if (b->off == b->len) {
-            c->out.head = b->next;
-            if (c->out.head == NULL) c->out.tail = NULL;
-            buf_put(b);
+        if (b->off == b->len) buf_put(buf_queue_pop(&c->out));
+        if (c->out.bytes < CONN_OUT_LOW) {
+            if (c->req != NULL) pool_output_drained(c->req);
+            if (c->out_blocked) {
+                c->out_blocked = 0;
+                run_input(c);
+                post_recv(c);
+            }
         }
-        if (c->req != NULL && c->out.bytes < CONN_OUT_LOW) pool_output_drained(c->req);
     }
-    conn_flush(c);
+    if (!c->dead) conn_flush(c);
 }
 
 static void on_received(struct conn *c, int res)
 {
     c->recv_posted = 0;
     if (c->dead) return;
-    if (res <= 0) {
-        if (res < 0 && res != -ECONNRESET)
+    if (res < 0) {
+        if (res != -ECONNRESET && !c->lingering)
             log_warning("[pool %s] fd %d: recv failed: %s", pool_name(c->pool), c->fd,
                         strerror(-res));
         conn_kill(c);
         return;
     }
+    if (res == 0) {
+        c->read_closed = 1;
+        if (c->lingering) {
+            conn_kill(c);
+            return;
+        }
+        c->proto->on_eof(c);
+        return;
+    }
     c->in_len += (size_t)res;
     c->last_active_ms = clock_ms();
-    c->proto->on_input(c);
+    run_input(c);
     post_recv(c);
 }
 
@@ -464,7 +504,18 @@ void conn_tick(uint64_t now_ms)
 {
     for (struct conn *c = all_conns; c != NULL; c = c->next) {
         if (c->dead) continue;
-        if (heartbeat_expired(c, now_ms)) {
+        if (c->lingering) {
+            if (now_ms >= c->linger_until_ms || now_ms - c->last_active_ms >= LINGER_IDLE_MS)
+                conn_kill(c);
+        } else if (c->sending && c->send_timeout_ms > 0 &&
+                   now_ms - c->send_progress_ms >= (uint64_t)c->send_timeout_ms) {
+            /* A client that takes no byte of its response (nginx's send_timeout): nothing more
+             * can be said to it, and its queue would hold master memory. */
+            log_notice("[pool %s] fd %d: the %s client took nothing of its response for %d ms: "
+                       "closing",
+                       pool_name(c->pool), c->fd, c->proto->name, c->send_timeout_ms);
+            conn_kill(c);
+        } else if (heartbeat_expired(c, now_ms)) {
             log_debug("[pool %s] fd %d: closing a connection idle past heartbeat.idle_time",
                       pool_name(c->pool), c->fd);
             conn_kill(c);
@@ -479,12 +530,11 @@ void conn_stop_all(int graceful)
     struct conn *c = all_conns;
     while (c != NULL) {
         struct conn *next = c->next;
-        if (graceful && (c->req != NULL || c->sending || c->out.head != NULL || c->file_fd >= 0)) {
-            c->closing = 1;
-            c->recv_paused = 1;
-        } else {
+        /* Graceful: what is open runs to its end and its output is sent; nothing new is read. */
+        if (graceful && !c->lingering && !output_done(c))
+            conn_close_after_output(c, 0);
+        else
             conn_kill(c);
-        }
         c = next;
     }
 }

@@ -21,10 +21,9 @@ void conn_accepted(struct pool *pool, int fd, enum conn_kind kind, const void *c
 /* OP_CONN_RECV / OP_CONN_SEND completions. */
 void conn_complete(const struct completion *c);
 
-/* From the pool, relaying a worker's response (FastCGI records, request ids already rewritten
- * to the client's): queue a chunk (ownership passes), or bytes. */
+/* From the relay (after the completion batch), a worker's response: FastCGI records, request ids
+ * already rewritten to the client's; ownership of b passes. */
 void conn_relay(struct conn *c, struct buf *b);
-void conn_relay_copy(struct conn *c, const void *data, size_t len);
 /* The client has more than CONN_OUT_HIGH bytes of response waiting: the pool stops reading the
  * worker (which then blocks in its writes) until pool_output_drained(), so a slow client never
  * makes the master hold a whole big response. */
@@ -37,9 +36,10 @@ void conn_request_done(struct conn *c, struct request *r);
  * with status when nothing was sent yet, else close the connection so the client sees it broke. */
 void conn_request_failed(struct conn *c, struct request *r, int status);
 
-/* Periodic: idle and slow-client timeouts. */
+/* Periodic: send timeouts, lingering closes, heartbeat, the protocols' own timeouts. */
 void conn_tick(uint64_t now_ms);
-/* Stop: graceful lets connections finish their current request; otherwise close all now. */
+/* Stop: graceful lets connections finish their current request and send all of its output, then
+ * close (conn_count() reaches 0); otherwise close all now. */
 void conn_stop_all(int graceful);
 /* Free connections closed during the last batch of completions (call after each batch). */
 void conn_reap(void);

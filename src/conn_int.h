@@ -16,9 +16,11 @@ struct request;
 
 struct conn_proto {
     const char *name;
-    /* New bytes are in c->in[0..in_len): consume what forms complete units (memmove is done by
-     * the caller from c->in_off). */
+    /* New bytes are in c->in[in_off..in_len): consume what forms complete units, advancing in_off
+     * (the caller compacts). Stop while conn_can_parse(c) is false. */
     void (*on_input)(struct conn *c);
+    /* The client sent FIN (it may only have half-closed). */
+    void (*on_eof)(struct conn *c);
     /* Worker output (FastCGI records, ids already the client's) for c's open request. */
     void (*on_worker_data)(struct conn *c, struct buf *b);
     /* The request's worker is done with it (END_REQUEST, or it failed with status). */
@@ -32,7 +34,6 @@ struct conn_proto {
     void (*on_free)(struct conn *c);
 };
 
-
 struct conn {
     struct op op_recv;
     struct op op_send;
@@ -42,13 +43,21 @@ struct conn {
     void *proto_state;
     struct pool *pool;
     int fd;
+    int send_timeout_ms;  /* 0: none */
     unsigned inflight;    /* ops submitted and not completed */
     uint8_t recv_posted;  /* a recv is in flight */
-    uint8_t recv_paused;  /* the protocol does not want more input now */
+    uint8_t input_held;   /* the protocol waits (a response is pending): bytes are still read,
+                             so a client that leaves is seen, but not parsed */
+    uint8_t in_input;     /* inside proto->on_input */
+    uint8_t out_blocked;  /* output went past CONN_OUT_HIGH: no reading, no parsing until it is
+                             below CONN_OUT_LOW, whoever produced it */
+    uint8_t read_closed;  /* the client sent FIN */
     uint8_t sending;      /* a send (or a splice) is in flight */
     uint8_t send_kind;    /* SEND_QUEUE, SEND_FILL (file -> pipe), SEND_PIPE (pipe -> fd), SEND_POLL */
     uint8_t send_active;  /* a response is on its way: send_progress_ms counts */
-    uint8_t closing;      /* close once the send queue is empty */
+    uint8_t closing;      /* close once no request is open and all output is sent */
+    uint8_t linger;       /* ... then shut the write side and drain input for a while */
+    uint8_t lingering;    /* draining before the close */
     uint8_t dead;         /* shut down; freed when nothing is in flight */
     uint8_t on_dead_list;
     uint8_t *in;
@@ -61,9 +70,10 @@ struct conn {
     uint64_t file_off, file_left;
     struct conn_pipe *pipe;
     size_t pipe_bytes; /* in the pipe, not yet on the socket */
-    struct request *req; /* the one request this connection has open */
+    struct request *req; /* the one request this connection has open (REQ_HELD_BY_CONN) */
     uint64_t last_active_ms;
     uint64_t send_progress_ms; /* when the client last took bytes (or sending began) */
+    uint64_t linger_until_ms;
 };
 
 /* For the protocols. */
@@ -73,11 +83,20 @@ void conn_queue_buf(struct conn *c, struct buf *b);
 /* Send len bytes of fd from off once what is queued is out; c owns fd from now on (closed when
  * sent or when c dies). Nothing may be queued until proto->on_file_sent. */
 void conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len);
-/* Ask for more input (after recv_paused), e.g. once a response is done. */
+/* 1 while the protocol may parse input: not held, not blocked by output, not closing. */
+static inline int conn_can_parse(const struct conn *c)
+{
+    return !c->dead && !c->input_held && !c->out_blocked && !c->closing;
+}
+/* Parse buffered input again after input_held (deferred when called from inside on_input). */
 void conn_resume_input(struct conn *c);
-/* The response to c->req is complete on the wire as far as the protocol is concerned: let go of
- * the request; close after the send queue drains unless keep. */
+/* A response is complete as far as the protocol is concerned: let go of r (may be NULL: an answer
+ * made here), then take the next request, or close once the output is sent unless keep. */
 void conn_finish_request(struct conn *c, struct request *r, int keep);
+/* Close once no request is open and all output is sent; with linger, first shut the write side
+ * and read (and drop) what the client still sends for a while, so it reads our answer instead
+ * of a reset (nginx's lingering_close). */
+void conn_close_after_output(struct conn *c, int linger);
 /* Submit c->req to the pool. */
 void conn_submit(struct conn *c);
 

@@ -1,5 +1,6 @@
-/* The FastCGI side of a client connection: records in, one request at a time (multiplexing
- * refused with FCGI_CANT_MPX_CONN, as php-fpm), GET_VALUES answered here, and the worker's
+/* The FastCGI side of a client connection: records in, one request at a time (a request sent
+ * while another is still arriving is refused with FCGI_CANT_MPX_CONN; one sent after the first
+ * was complete waits for its turn, as under php-fpm), GET_VALUES answered here, and the worker's
  * records relayed back as they are (their ids already rewritten to the client's). */
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,7 @@ static void send_error_response(struct conn *c, uint16_t id, int status)
 {
     const char *reason = status == 503   ? "Service Unavailable"
                          : status == 504 ? "Gateway Timeout"
+                         : status == 413 ? "Request Entity Too Large"
                                          : "Bad Gateway";
     char body[256];
     int n = snprintf(body, sizeof(body),
@@ -92,7 +94,8 @@ static void on_begin(struct conn *c, const struct fcgi_record *rec)
     uint16_t role = (uint16_t)(rec->content[0] << 8 | rec->content[1]);
     uint8_t flags = rec->content[2];
     if (c->req != NULL) {
-        /* One request at a time per connection, as php-fpm: refuse the second one. */
+        /* One request at a time per connection, as php-fpm: a second one arriving while the
+         * first is still being sent is refused (fcgi_input holds one sent after it). */
         send_end_request(c, rec->request_id, FCGI_CANT_MPX_CONN);
         return;
     }
@@ -100,13 +103,9 @@ static void on_begin(struct conn *c, const struct fcgi_record *rec)
         send_end_request(c, rec->request_id, FCGI_UNKNOWN_ROLE);
         return;
     }
-    c->req = request_new(rec->request_id, (flags & FCGI_KEEP_CONN) != 0,
+    c->req = request_new(c, rec->request_id, (flags & FCGI_KEEP_CONN) != 0,
                          pool_body_spool(c->pool));
-    if (c->req == NULL) {
-        conn_kill(c);
-        return;
-    }
-    c->req->conn = c;
+    if (c->req == NULL) conn_kill(c);
 }
 
 /* Every pair must be well formed before anything reaches a worker. */
@@ -123,16 +122,36 @@ static int params_valid(const struct request *r)
 static void maybe_submit(struct conn *c)
 {
     struct request *r = c->req;
-    if (r->params_done && r->stdin_done && !r->in_pool) conn_submit(c);
+    if (r->params_done && r->stdin_done) conn_submit(c);
+}
+
+static int request_complete(const struct request *r)
+{
+    return r->params_done && r->stdin_done;
 }
 
 static void on_abort(struct conn *c, struct request *r)
 {
     uint16_t id = r->client_id;
     c->req = NULL;
-    if (r->in_pool) pool_request_abandoned(r);
-    request_release_conn(r);
+    if (request_held_by(r, REQ_HELD_BY_POOL)) pool_request_abandoned(r);
+    request_release(r, REQ_HELD_BY_CONN);
     send_end_request(c, id, FCGI_REQUEST_COMPLETE);
+}
+
+/* A body past fastcgi.max_body_size: 413, and the rest of its STDIN is ignored (records for a
+ * request that is not open are dropped). */
+static void body_too_large(struct conn *c, struct request *r)
+{
+    const struct pool_config *pc = pool_config(c->pool);
+    log_warning("[pool %s] fd %d: FastCGI request body larger than fastcgi.max_body_size (%lld "
+                "bytes): answering 413",
+                pool_name(c->pool), c->fd, pc->fcgi_max_body_size);
+    send_error_response(c, r->client_id, 413);
+    int keep = r->keep_conn;
+    c->req = NULL;
+    request_release(r, REQ_HELD_BY_CONN);
+    if (!keep) conn_close_after_output(c, 1);
 }
 
 static void on_record(struct conn *c, const struct fcgi_record *rec)
@@ -173,6 +192,11 @@ static void on_record(struct conn *c, const struct fcgi_record *rec)
             protocol_error(c, "STDIN after the end of STDIN");
             return;
         }
+        long long limit = pool_config(c->pool)->fcgi_max_body_size;
+        if (limit > 0 && (long long)(r->body_len + rec->content_len) > limit) {
+            body_too_large(c, r);
+            return;
+        }
         if (request_add_stdin(r, rec->content, rec->content_len) < 0) {
             log_error("[pool %s] fd %d: request body lost; closing the connection",
                       pool_name(c->pool), c->fd);
@@ -192,7 +216,7 @@ static void on_record(struct conn *c, const struct fcgi_record *rec)
 
 static void fcgi_input(struct conn *c)
 {
-    while (c->in_off < c->in_len && !c->dead) {
+    while (c->in_off < c->in_len && conn_can_parse(c)) {
         struct fcgi_record rec;
         ssize_t n = fcgi_record_parse(c->in + c->in_off, c->in_len - c->in_off, &rec);
         if (n < 0) {
@@ -200,14 +224,32 @@ static void fcgi_input(struct conn *c)
             return;
         }
         if (n == 0) break;
-        on_record(c, &rec);
+        if (rec.type == FCGI_BEGIN_REQUEST && rec.request_id != 0 && c->req != NULL &&
+            request_complete(c->req)) {
+            /* The next request, sent before our answer: it waits, unread, for its turn. */
+            c->input_held = 1;
+            return;
+        }
         c->in_off += (size_t)n;
+        on_record(c, &rec);
     }
+}
+
+static void fcgi_eof(struct conn *c)
+{
+    /* A request still arriving can never complete; one that is complete is answered (the client
+     * may only have half-closed), and the connection closes after it. */
+    if (c->req != NULL && !request_complete(c->req)) {
+        conn_kill(c);
+        return;
+    }
+    conn_close_after_output(c, 0);
 }
 
 const struct conn_proto fcgi_conn_proto = {
     .name = "fastcgi",
     .on_input = fcgi_input,
+    .on_eof = fcgi_eof,
     .on_worker_data = fcgi_worker_data,
     .on_request_done = fcgi_request_done,
     .on_request_failed = fcgi_request_failed,

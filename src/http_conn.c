@@ -22,7 +22,6 @@
 #include "config.h"
 #include "conn_int.h"
 #include "fcgi.h"
-#include "fdreg.h"
 #include "http.h"
 #include "http_params.h"
 #include "log.h"
@@ -73,7 +72,6 @@ struct http_state {
     uint8_t is_head;
     uint8_t http_minor;
     uint8_t https;
-    uint8_t in_input; /* inside http_input(): a finished response lets its loop go on */
     /* body */
     uint64_t body_left;
     struct http_chunked chunked;
@@ -124,16 +122,13 @@ static void answer_simple(struct conn *c, int status, int keep)
     size_t n = cgi_response_simple(out, sizeof(out), status, http_date(), keep, s->is_head);
     if (n > sizeof(out)) n = 0;
     conn_queue(c, out, n);
-    if (!keep) {
-        s->stage = HS_DONE;
-        c->closing = 1;
-        c->recv_paused = 1;
-        if (!c->sending && c->out.head == NULL) conn_kill(c);
-    } else {
-        s->stage = HS_HEAD;
-        s->stage_ms = 0;
-        http_request_init(&s->req, s->headers, HTTP_MAX_HEADERS, &s->site->limits);
-    }
+    s->stage = keep ? HS_HEAD : HS_DONE;
+    s->stage_ms = 0;
+    http_request_init(&s->req, s->headers, HTTP_MAX_HEADERS, &s->site->limits);
+    /* An error answer may come while the client is still sending (a head or body too large):
+     * linger so it reads the answer rather than a reset. */
+    if (!keep) conn_close_after_output(c, 1);
+    conn_finish_request(c, c->req, keep);
 }
 
 static int cidr_parse(const char *text, struct cidr *out)
@@ -209,7 +204,7 @@ struct http_site_ctx *http_conn_site_new(const struct pool_config *pc, char *err
         return NULL;
     }
     s->root_fd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (s->root_fd < 0 || fdreg_add(s->root_fd) < 0) {
+    if (s->root_fd < 0) {
         if (s->root_fd >= 0) close(s->root_fd);
         snprintf(err, errlen, "http.document_root '%s': %s", s->root, strerror(errno));
         free(s->root);
@@ -250,7 +245,6 @@ struct http_site_ctx *http_conn_site_new(const struct pool_config *pc, char *err
 void http_conn_site_free(struct http_site_ctx *s)
 {
     if (s == NULL) return;
-    fdreg_del(s->root_fd);
     close(s->root_fd);
     free(s->root);
     free(s);
@@ -288,6 +282,7 @@ int http_conn_attach(struct conn *c, const void *ctx)
     s->site = site;
     s->keep_alive = 1;
     c->proto_state = s;
+    c->send_timeout_ms = site->send_ms;
     /* Room for a whole head plus a body piece; a head over the limit is answered 431. */
     size_t need = (site->limits.max_header_size ? site->limits.max_header_size
                                                 : HTTP_DEFAULT_MAX_HEADER_SIZE) +
@@ -408,7 +403,7 @@ static void submit_request(struct conn *c, const uint8_t *head, uint64_t chunked
     s->rec_content_left = 0;
     s->rec_pad_left = 0;
     cgi_response_init(&s->resp, s->resp_hdr, sizeof(s->resp_hdr));
-    c->recv_paused = 1; /* a pipelined request waits until this response is out */
+    c->input_held = 1; /* a pipelined request waits until this response is out */
     conn_submit(c);
 }
 
@@ -592,12 +587,11 @@ static void on_head(struct conn *c, size_t head_len)
     memcpy(s->head_copy, head, head_len);
     /* The route's file names point into scratch, which stays put. */
     c->in_off += head_len;
-    c->req = request_new(1, 0, pool_body_spool(c->pool));
+    c->req = request_new(c, 1, 0, pool_body_spool(c->pool));
     if (c->req == NULL) {
         conn_kill(c);
         return;
     }
-    c->req->conn = c;
     if (s->req.body == HTTP_BODY_NONE) {
         submit_request(c, s->head_copy, 0);
         return;
@@ -610,26 +604,16 @@ static void on_head(struct conn *c, size_t head_len)
     read_body(c);
 }
 
-static void http_input_loop(struct conn *c);
-
 static void http_input(struct conn *c)
 {
     struct http_state *s = st(c);
-    s->in_input = 1;
-    http_input_loop(c);
-    if (c->proto_state == s) s->in_input = 0;
-}
-
-static void http_input_loop(struct conn *c)
-{
-    struct http_state *s = st(c);
-    while (!c->dead && c->in_off < c->in_len) {
+    while (conn_can_parse(c) && c->in_off < c->in_len) {
         if (s->stage == HS_BODY) {
             read_body(c);
             return;
         }
         if (s->stage != HS_HEAD) {
-            c->recv_paused = 1; /* pipelined bytes wait for the current response */
+            c->input_held = 1; /* pipelined bytes wait for the current response */
             return;
         }
         if (s->stage_ms == 0) s->stage_ms = clock_ms();
@@ -652,22 +636,22 @@ static void http_input_loop(struct conn *c)
 static void response_complete(struct conn *c, int keep)
 {
     struct http_state *s = st(c);
-    struct request *r = c->req;
     keep = keep && s->keep_alive && !c->closing;
     s->stage = keep ? HS_HEAD : HS_DONE;
     s->stage_ms = 0;
     http_request_init(&s->req, s->headers, HTTP_MAX_HEADERS, &s->site->limits);
-    if (r != NULL) conn_finish_request(c, r, keep);
-    if (!keep) {
-        c->closing = 1;
-        c->recv_paused = 1;
-        if (!c->dead && !c->sending && c->out.head == NULL) conn_kill(c);
-        return;
-    }
-    if (s->in_input)
-        c->recv_paused = 0; /* http_input's loop takes the next request */
+    conn_finish_request(c, c->req, keep);
+}
+
+/* The client sent FIN. While its request waits or runs that means it left (nginx answers 499
+ * and drops the upstream request): the queued request is dropped, the running script sees the
+ * abort. Otherwise what is being sent still goes out, then the connection closes. */
+static void http_eof(struct conn *c)
+{
+    if (c->req != NULL)
+        conn_kill(c);
     else
-        conn_resume_input(c);
+        conn_close_after_output(c, 0);
 }
 
 static void send_head(struct conn *c, int64_t body_len)
@@ -1041,7 +1025,7 @@ static void serve_static(struct conn *c, const uint8_t *head)
         response_complete(c, 1);
         return;
     }
-    c->recv_paused = 1;
+    c->input_held = 1;
     conn_send_file(c, fd, first, body);
 }
 
@@ -1051,14 +1035,6 @@ static void http_tick(struct conn *c, uint64_t now)
 {
     struct http_state *s = st(c);
     const struct http_site_ctx *site = s->site;
-    /* A client that takes no byte of its response for http.send_timeout (nginx's send_timeout):
-     * nothing more can be said to it, and its queue would hold master memory. */
-    if (c->sending && site->send_ms > 0 && now - c->send_progress_ms >= (uint64_t)site->send_ms) {
-        log_notice("[pool %s] fd %d: %s took nothing of its response for %d ms: closing",
-                   site->pool, c->fd, s->remote_addr, site->send_ms);
-        conn_kill(c);
-        return;
-    }
     if (s->stage == HS_HEAD) {
         if (c->in_len > c->in_off && s->stage_ms && site->header_ms > 0 &&
             now - s->stage_ms >= (uint64_t)site->header_ms) {
@@ -1080,6 +1056,7 @@ static void http_tick(struct conn *c, uint64_t now)
 const struct conn_proto http_conn_proto = {
     .name = "http",
     .on_input = http_input,
+    .on_eof = http_eof,
     .on_worker_data = http_worker_data,
     .on_request_done = http_request_done,
     .on_request_failed = http_request_failed,

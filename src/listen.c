@@ -7,12 +7,24 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* A uid or gid written as digits ("33"), as php-fpm accepts them. 1 when s is one. */
+static int parse_id(const char *s, unsigned long *out)
+{
+    if (!*s || strspn(s, "0123456789") != strlen(s)) return 0;
+    errno = 0;
+    unsigned long v = strtoul(s, NULL, 10);
+    if (errno != 0 || v >= UINT32_MAX) return 0; /* (uid_t)-1 means "unchanged" to chown */
+    *out = v;
+    return 1;
+}
 
 static int is_unix_address(const char *a)
 {
@@ -130,23 +142,35 @@ static int open_unix(const struct listen_opts *o, char *err, size_t errlen)
     }
     uid_t uid = (uid_t)-1;
     gid_t gid = (gid_t)-1;
+    unsigned long id;
+    /* php-fpm's fpm_unix_resolve_socket_permissions(): a number is taken as is; a user name
+     * also gives its primary group unless listen.group says otherwise. */
     if (o->owner != NULL && o->owner[0]) {
-        struct passwd *pw = getpwnam(o->owner);
-        if (pw == NULL) {
-            snprintf(err, errlen, "[listen.owner] cannot get uid for user '%s'", o->owner);
-            close(fd);
-            return -1;
+        if (parse_id(o->owner, &id)) {
+            uid = (uid_t)id;
+        } else {
+            struct passwd *pw = getpwnam(o->owner);
+            if (pw == NULL) {
+                snprintf(err, errlen, "[listen.owner] cannot get uid for user '%s'", o->owner);
+                close(fd);
+                return -1;
+            }
+            uid = pw->pw_uid;
+            gid = pw->pw_gid;
         }
-        uid = pw->pw_uid;
     }
     if (o->group != NULL && o->group[0]) {
-        struct group *gr = getgrnam(o->group);
-        if (gr == NULL) {
-            snprintf(err, errlen, "[listen.group] cannot get gid for group '%s'", o->group);
-            close(fd);
-            return -1;
+        if (parse_id(o->group, &id)) {
+            gid = (gid_t)id;
+        } else {
+            struct group *gr = getgrnam(o->group);
+            if (gr == NULL) {
+                snprintf(err, errlen, "[listen.group] cannot get gid for group '%s'", o->group);
+                close(fd);
+                return -1;
+            }
+            gid = gr->gr_gid;
         }
-        gid = gr->gr_gid;
     }
     if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(o->address, uid, gid) < 0) {
         snprintf(err, errlen, "failed to chown() the socket '%s': %s", o->address, strerror(errno));
@@ -208,13 +232,29 @@ void listen_cleanup(const char *address)
     if (address != NULL && is_unix_address(address)) unlink(address);
 }
 
+/* An IPv4-mapped IPv6 address (::ffff:a.b.c.d, how a dual-stack listener sees IPv4 peers)
+ * becomes plain IPv4, so entries and peers compare whichever way either is written. */
+static void unmap_v4(struct sockaddr_storage *ss)
+{
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) return;
+    struct sockaddr_in s4;
+    memset(&s4, 0, sizeof(s4));
+    s4.sin_family = AF_INET;
+    s4.sin_port = s6->sin6_port;
+    memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, &s4, sizeof(s4));
+}
+
 int allowed_clients_parse(char *const *list, struct allowed_clients *out, char *err, size_t errlen)
 {
     out->addrs = NULL;
     out->n = 0;
     if (list == NULL) return 0;
     size_t n = 0;
-    while (list[n] != NULL) n++;
+    while (list[n] != NULL)
+        n++;
     if (n == 0) return 0;
     out->addrs = calloc(n, sizeof(*out->addrs));
     if (out->addrs == NULL) {
@@ -229,6 +269,7 @@ int allowed_clients_parse(char *const *list, struct allowed_clients *out, char *
             s4->sin_family = AF_INET;
         } else if (inet_pton(AF_INET6, list[i], &s6->sin6_addr) == 1) {
             s6->sin6_family = AF_INET6;
+            unmap_v4(ss);
         } else {
             snprintf(err, errlen, "listen.allowed_clients: '%s' is not an IP address", list[i]);
             allowed_clients_free(out);
@@ -239,33 +280,36 @@ int allowed_clients_parse(char *const *list, struct allowed_clients *out, char *
     return 0;
 }
 
+int allowed_clients_match(const struct allowed_clients *ac, const struct sockaddr *peer,
+                          socklen_t len)
+{
+    if (ac->n == 0 || peer->sa_family == AF_UNIX) return 1;
+    struct sockaddr_storage p;
+    memset(&p, 0, sizeof(p));
+    if (len > sizeof(p)) len = sizeof(p);
+    memcpy(&p, peer, len);
+    unmap_v4(&p);
+    for (size_t i = 0; i < ac->n; i++) {
+        const struct sockaddr_storage *a = &ac->addrs[i];
+        if (a->ss_family != p.ss_family) continue;
+        if (p.ss_family == AF_INET && ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+                                          ((const struct sockaddr_in *)&p)->sin_addr.s_addr)
+            return 1;
+        if (p.ss_family == AF_INET6 &&
+            memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                   &((const struct sockaddr_in6 *)&p)->sin6_addr, sizeof(struct in6_addr)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int allowed_clients_check(const struct allowed_clients *ac, int fd)
 {
     if (ac->n == 0) return 1;
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0) return 0;
-    if (peer.ss_family == AF_UNIX) return 1;
-    struct in_addr v4;
-    int is_v4 = 0;
-    if (peer.ss_family == AF_INET) {
-        v4 = ((struct sockaddr_in *)&peer)->sin_addr;
-        is_v4 = 1;
-    } else if (IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&peer)->sin6_addr)) {
-        memcpy(&v4, &((struct sockaddr_in6 *)&peer)->sin6_addr.s6_addr[12], 4);
-        is_v4 = 1;
-    }
-    for (size_t i = 0; i < ac->n; i++) {
-        const struct sockaddr_storage *a = &ac->addrs[i];
-        if (is_v4 && a->ss_family == AF_INET &&
-            ((const struct sockaddr_in *)a)->sin_addr.s_addr == v4.s_addr)
-            return 1;
-        if (!is_v4 && a->ss_family == AF_INET6 &&
-            memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                   &((struct sockaddr_in6 *)&peer)->sin6_addr, 16) == 0)
-            return 1;
-    }
-    return 0;
+    return allowed_clients_match(ac, (struct sockaddr *)&peer, len);
 }
 
 void allowed_clients_free(struct allowed_clients *ac)

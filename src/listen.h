@@ -1,6 +1,6 @@
 /* Listening sockets as php-fpm's `listen` describes them: "/path.sock", "host:port",
  * "[::1]:port" or a bare "port" (every address, IPv6 with IPv4 mapped), with listen.owner/group/
- * mode for unix sockets and listen.allowed_clients checked on accept. */
+ * mode for unix sockets (names or numbers) and listen.allowed_clients checked on accept. */
 #ifndef PHPMGR_LISTEN_H
 #define PHPMGR_LISTEN_H
 
@@ -30,7 +30,11 @@ struct allowed_clients {
 
 /* Parse a NULL-terminated list of IPv4/IPv6 addresses. 0, or -1 with err. */
 int allowed_clients_parse(char *const *list, struct allowed_clients *out, char *err, size_t errlen);
-/* 1 when fd's peer may connect (always for unix sockets or an empty list). */
+/* 1 when peer may connect: always for unix sockets or an empty list; an IPv4-mapped peer
+ * (::ffff:a.b.c.d on a dual-stack listener) matches the entry a.b.c.d and the other way round. */
+int allowed_clients_match(const struct allowed_clients *ac, const struct sockaddr *peer,
+                          socklen_t len);
+/* allowed_clients_match() for fd's peer; 0 when the peer cannot be read. */
 int allowed_clients_check(const struct allowed_clients *ac, int fd);
 void allowed_clients_free(struct allowed_clients *ac);
 

@@ -14,7 +14,8 @@
 
 #include "clock.h"
 #include "conn.h"
-#include "fdreg.h"
+#include "relay.h"
+#include "worker_fds.h"
 #include "http_conn.h"
 #include "listen.h"
 #include "log.h"
@@ -63,7 +64,6 @@ static void close_listeners(void)
         if (listeners[i].fd < 0) continue;
         /* shutdown() ends a pending accept; the close releases the port now. */
         shutdown(listeners[i].fd, SHUT_RDWR);
-        fdreg_del(listeners[i].fd);
         close(listeners[i].fd);
         listeners[i].fd = -1;
         listen_cleanup(listeners[i].address);
@@ -279,10 +279,8 @@ static int open_one(size_t pool_index, const char *address, enum conn_kind kind)
     l->kind = kind;
     l->op.kind = OP_ACCEPT;
     l->address = address;
-    if (fdreg_add(l->fd) < 0) return -1;
-    /* allowed_clients is php-fpm's FastCGI rule; HTTP uses http.trusted_proxies instead. */
-    if (kind == CONN_FCGI &&
-        allowed_clients_parse(pc->allowed_clients, &l->allowed, err, sizeof(err)) < 0) {
+    /* listen.allowed_clients guards every listener of the pool, HTTP ones too. */
+    if (allowed_clients_parse(pc->allowed_clients, &l->allowed, err, sizeof(err)) < 0) {
         log_error("[pool %s] %s", pc->name, err);
         return -1;
     }
@@ -319,7 +317,7 @@ static int open_signalfd(void)
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaddset(&set, sigs[i]);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) return -1;
     sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-    return sig_fd < 0 ? -1 : fdreg_add(sig_fd);
+    return sig_fd < 0 ? -1 : 0;
 }
 
 int master_run(struct config *config, const struct master_opts *o)
@@ -344,6 +342,8 @@ int master_run(struct config *config, const struct master_opts *o)
             goto fail;
         }
     }
+    /* What is open now (stdio, the engine's files) is all a forked worker keeps. */
+    if (worker_fds_record() < 0) goto fail;
     if (open_listeners() < 0) goto fail;
     if (o->daemonize) {
         if (!o->force_stderr && cfg->global.error_log == NULL) {
@@ -386,15 +386,22 @@ int master_run(struct config *config, const struct master_opts *o)
 
     for (;;) {
         int rc = ring_wait(on_completion);
+        /* Between batches: what workers said reaches the connections, replacements are forked
+         * (no client fd can be half-known now), closed connections are freed. */
+        relay_deliver();
+        for (size_t i = 0; i < cfg->n_pools; i++) pool_spawn_due(pools[i]);
+        relay_deliver();
         conn_reap();
         if (rc < 0) {
             log_alert("io_uring wait failed: %s", strerror(-rc));
             begin_stop(0);
         }
         if (stopping) {
+            /* Done when every worker is gone and every client has its output (or the stop
+             * deadline closed them). */
             unsigned live = 0;
             for (size_t i = 0; i < cfg->n_pools; i++) live += pool_live_workers(pools[i]);
-            if (live == 0) break;
+            if (live == 0 && conn_count() == 0) break;
         }
     }
     conn_stop_all(0);

@@ -1,7 +1,8 @@
 /* A pool of PHP worker processes (pm = static for now): forks them, hands each one request at a
- * time over its socketpair, relays the response back to the client connection, queues requests
- * when every worker is busy, and supervises: a worker that dies is reaped and replaced (its request
- * answered 502), request_terminate_timeout kills it (answered 504), pm.max_requests retires it. */
+ * time over its socketpair, relays the response back to the client connection (through the relay:
+ * see relay.h), queues requests when every worker is busy, and supervises: a worker that dies is
+ * reaped and replaced (its request answered 502), request_terminate_timeout kills it (answered
+ * 504), request.read_timeout answers 504 and abandons the request, pm.max_requests retires it. */
 #ifndef PHPMGR_POOL_H
 #define PHPMGR_POOL_H
 
@@ -19,12 +20,16 @@ struct body_spool;
 struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log_limit);
 /* Fork the workers. 0, or -1 (logged). */
 int pool_start(struct pool *p);
+/* Fork the replacements that are due. Call between completion batches only, when every fd the
+ * master opened is known (see worker_fds.h). */
+void pool_spawn_due(struct pool *p);
 const char *pool_name(const struct pool *p);
 const struct pool_config *pool_config(const struct pool *p);
 /* Where the pool's request bodies are spooled past memory (request.body_* keys). */
 const struct body_spool *pool_body_spool(const struct pool *p);
 
-/* A complete request from a client connection: run it, queue it, or answer 503. */
+/* A complete request from a client connection: run it, queue it, or refuse it (503, told through
+ * the relay). The pool holds r from now on (REQ_HELD_BY_POOL). */
 void pool_submit(struct pool *p, struct request *r);
 /* r's client took its queued response down below CONN_OUT_LOW: read its worker again. */
 void pool_output_drained(struct request *r);
@@ -35,7 +40,7 @@ void pool_request_abandoned(struct request *r);
 void pool_complete(const struct completion *c);
 /* A child exited (from waitpid); 1 when it was one of this pool's workers. */
 int pool_child_exited(struct pool *p, pid_t pid, int status);
-/* Periodic work: timeouts, delayed respawns. */
+/* Periodic work: timeouts. */
 void pool_tick(struct pool *p);
 /* Retire every worker after its current request and start fresh ones (SIGUSR1). */
 void pool_reload(struct pool *p);

@@ -10,7 +10,6 @@
 
 #include "fcgi.h"
 #include "fdio.h"
-#include "fdreg.h"
 #include "log.h"
 
 /* Requests are recycled with their buffers, so steady traffic allocates nothing. */
@@ -63,23 +62,18 @@ int body_spool_open(struct body_spool *sp, const char *pool, const char *dir, si
         return -1;
     }
     close(fd);
-    if (fdreg_add(sp->dir_fd) < 0) {
-        close(sp->dir_fd);
-        sp->dir_fd = -1;
-        return -1;
-    }
     return 0;
 }
 
 void body_spool_close(struct body_spool *sp)
 {
     if (sp->dir_fd < 0) return;
-    fdreg_del(sp->dir_fd);
     close(sp->dir_fd);
     sp->dir_fd = -1;
 }
 
-struct request *request_new(uint16_t client_id, uint8_t keep_conn, const struct body_spool *spool)
+struct request *request_new(struct conn *c, uint16_t client_id, uint8_t keep_conn,
+                            const struct body_spool *spool)
 {
     struct request *r = free_requests;
     if (r != NULL) {
@@ -103,6 +97,8 @@ struct request *request_new(uint16_t client_id, uint8_t keep_conn, const struct 
     r->keep_conn = keep_conn;
     r->body_fd = -1;
     r->spool = spool;
+    r->conn = c;
+    r->holders = REQ_HELD_BY_CONN;
     return r;
 }
 
@@ -134,10 +130,6 @@ static int spool_start(struct request *r)
     if (fd < 0) {
         log_error("creating a temp file for a request body in %s failed: %s", r->spool->dir,
                   strerror(errno));
-        return -1;
-    }
-    if (fdreg_add(fd) < 0) {
-        close(fd);
         return -1;
     }
     r->body_fd = fd;
@@ -196,8 +188,8 @@ int request_param(const struct request *r, const char *name, const uint8_t **val
 
 static void request_free(struct request *r)
 {
+    buf_queue_clear(&r->relayed);
     if (r->body_fd >= 0) {
-        fdreg_del(r->body_fd);
         close(r->body_fd);
         r->body_fd = -1;
     }
@@ -214,15 +206,15 @@ static void request_free(struct request *r)
     free_count++;
 }
 
-void request_release_conn(struct request *r)
+void request_hold(struct request *r, unsigned holder)
 {
-    r->conn = NULL;
-    if (!r->in_pool) request_free(r);
+    r->holders |= (uint8_t)holder;
 }
 
-void request_release_pool(struct request *r)
+void request_release(struct request *r, unsigned holder)
 {
-    r->in_pool = 0;
-    r->worker = NULL;
-    if (r->conn == NULL) request_free(r);
+    r->holders &= (uint8_t)~holder;
+    if (holder & REQ_HELD_BY_CONN) r->conn = NULL;
+    if (holder & REQ_HELD_BY_POOL) r->worker = NULL;
+    if (r->holders == 0) request_free(r);
 }

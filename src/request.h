@@ -1,21 +1,43 @@
-/* One FastCGI request on its way from a client connection through a pool's queue to a worker.
- * Two holders: the client connection (until the response is complete or the client is gone) and
- * the pool (from submission until the worker is done with it). It is freed when both let go. */
+/* One FastCGI request on its way from a client connection through a pool's queue to a worker and
+ * back. Several parts of the master hold it at once (see enum request_holder); it is freed when
+ * the last one lets go, so none has to know when the others are done. */
 #ifndef PHPMGR_REQUEST_H
 #define PHPMGR_REQUEST_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 struct conn;
 struct pool;
 struct worker;
 
+enum request_holder {
+    REQ_HELD_BY_CONN = 1,  /* the client connection, until its response is complete or it left */
+    REQ_HELD_BY_POOL = 2,  /* the pool: queued, or running on a worker */
+    REQ_HELD_BY_SEND = 4,  /* a worker's send path, until the whole request is written to it */
+    REQ_HELD_BY_RELAY = 8, /* the relay, while it has output or news for the connection */
+};
+
+/* What the relay has to tell the connection, delivered after the completion batch. */
+enum request_news {
+    REQ_NEWS_NONE,
+    REQ_NEWS_DONE,   /* the response is complete (END_REQUEST, or fastcgi_finish_request()) */
+    REQ_NEWS_FAILED, /* the request failed: answer news_status if nothing was sent yet */
+};
+
 struct request {
     struct conn *conn;     /* NULL once the client side let go */
+    struct pool *pool;     /* the pool it was submitted to */
     struct worker *worker; /* set while a worker runs it */
     struct request *next;  /* pool queue link */
-    int in_pool;           /* the pool holds it (queued or running) */
+    struct request *next_news; /* relay's delivery list link */
+    uint8_t holders;       /* enum request_holder bits */
+    uint8_t news;          /* enum request_news */
+    uint8_t on_news_list;
+    uint16_t news_status;
+    struct buf_queue relayed; /* worker output waiting for delivery to the connection */
     uint16_t client_id;    /* the client's request id, restored on the way back */
     uint8_t keep_conn;
     uint8_t params_done;
@@ -55,7 +77,9 @@ struct body_spool {
 int body_spool_open(struct body_spool *spool, const char *pool, const char *dir, size_t mem_max);
 void body_spool_close(struct body_spool *spool);
 
-struct request *request_new(uint16_t client_id, uint8_t keep_conn, const struct body_spool *spool);
+/* A new request held by its connection c. */
+struct request *request_new(struct conn *c, uint16_t client_id, uint8_t keep_conn,
+                            const struct body_spool *spool);
 /* Append to params; 0, or -1 when out of memory or past limit. */
 int request_add_params(struct request *r, const uint8_t *data, size_t len, size_t limit);
 /* Append one STDIN record (len <= 65535; 0 ends the body); 0, or -1 when out of memory or the
@@ -63,8 +87,12 @@ int request_add_params(struct request *r, const uint8_t *data, size_t len, size_
 int request_add_stdin(struct request *r, const uint8_t *data, size_t len);
 /* Look up a param by name in the PARAMS content (for log lines); returns length or -1. */
 int request_param(const struct request *r, const char *name, const uint8_t **value);
-/* Drop one holder; frees when none is left. */
-void request_release_conn(struct request *r);
-void request_release_pool(struct request *r);
+/* Take or drop one holder (enum request_holder); the request is freed when none is left. */
+void request_hold(struct request *r, unsigned holder);
+void request_release(struct request *r, unsigned holder);
+static inline int request_held_by(const struct request *r, unsigned holder)
+{
+    return (r->holders & holder) != 0;
+}
 
 #endif

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fdreg.h"
 #include "log.h"
 
 #define OUTPUT_LINE_MAX 4096
@@ -31,12 +30,6 @@ int worker_output_pipe(int *child_fd)
         log_error("pipe() for catch_workers_output failed: %s", strerror(errno));
         return -1;
     }
-    /* Recorded before the fork, so the child closes its copy of the read end. */
-    if (fdreg_add(p[0]) < 0) {
-        close(p[0]);
-        close(p[1]);
-        return -1;
-    }
     *child_fd = p[1];
     return p[0];
 }
@@ -57,7 +50,6 @@ static void emit(struct output_reader *r, const char *s, size_t n, int cut)
 
 void worker_output_close(int fd)
 {
-    fdreg_del(fd);
     close(fd);
 }
 
@@ -87,7 +79,6 @@ void worker_output_complete(const struct completion *c)
     struct output_reader *r = container_of(c->op, struct output_reader, op);
     if (c->res <= 0) {
         if (r->len > 0) emit(r, r->line, r->len, 0);
-        fdreg_del(r->fd);
         close(r->fd);
         free(r);
         return;

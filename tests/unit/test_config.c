@@ -4,6 +4,8 @@
 
 #include "check.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,12 +212,19 @@ static void test_defaults(void)
               p->http_max_body_size == 8 * 1024 * 1024 && p->http_max_header_size == 16 * 1024 &&
               p->http_keepalive_timeout_ms == 75000 && p->http_header_timeout_ms == 60000 &&
               p->http_body_timeout_ms == 60000 && p->http_send_timeout_ms == 60000 &&
-              !p->http_trusted_proxies &&
-              p->worker_mode == WORKER_CLASSIC && !p->worker_bootstrap && p->task_workers == 0 &&
-              !p->task_handler && p->n_timers == 0 && p->heartbeat_check_interval_ms == 0 &&
+              !p->http_trusted_proxies && p->worker_mode == WORKER_CLASSIC &&
+              !p->worker_bootstrap && p->task_workers == 0 && !p->task_handler &&
+              p->n_timers == 0 && p->heartbeat_check_interval_ms == 0 &&
               p->heartbeat_idle_time_ms == 0 && p->queue_max == 1024 &&
               p->body_buffer_size == 64 * 1024 && !p->body_temp_dir,
           "defaults: phpmgr keys");
+    CHECK(p->fcgi_max_body_size == 4LL << 30 && p->fcgi_send_timeout_ms == 60000 &&
+              p->request_read_timeout_ms == 60000 && p->response_temp_max == 1LL << 30,
+          "defaults: fastcgi.max_body_size 4g, fastcgi.send_timeout 60s, request.read_timeout "
+          "60s, request.max_temp_file_size 1g");
+    CHECK(!p->set_identity && p->uid == 0 && p->gid == 0 &&
+              (geteuid() != 0 || (!p->user_name && !p->home)),
+          "defaults: no user, no identity switch");
     CHECK(c.warnings && c.n_warnings == 0 && !c.warnings[0], "defaults: no warnings");
     CHECK(c.n_files == 1 && streq(c.files[0], path_of("main.conf")) && !c.files[1],
           "defaults: files lists the main file");
@@ -261,6 +270,10 @@ static void test_types(void)
                       "task.handler = /srv/app/task.php\n"
                       "timer.job[gc] = 60000 /srv/app/gc.php\n"
                       "heartbeat.check_interval = 1m\n"
+                      "fastcgi.max_body_size = 0\n"
+                      "fastcgi.send_timeout = 30s\n"
+                      "request.read_timeout = 2m\n"
+                      "request.max_temp_file_size = 256M\n"
                       "queue.max = 0\n");
     CHECK(rc == 0, "types: every value type loads");
     if (rc) {
@@ -293,6 +306,10 @@ static void test_types(void)
           "types: sizes, request.body_*");
     CHECK(p->http_keepalive_timeout_ms == 250 && p->heartbeat_check_interval_ms == 60000,
           "types: ms and minute times");
+    CHECK(p->fcgi_max_body_size == 0 && p->fcgi_send_timeout_ms == 30000 &&
+              p->request_read_timeout_ms == 120000 && p->response_temp_max == 256LL << 20,
+          "types: fastcgi.max_body_size, fastcgi.send_timeout, request.read_timeout, "
+          "request.max_temp_file_size");
     CHECK(p->http_trusted_proxies && streq(p->http_trusted_proxies[0], "10.0.0.0/8") &&
               streq(p->http_trusted_proxies[1], "fd00::/8") &&
               streq(p->http_trusted_proxies[2], "192.168.1.1") && !p->http_trusted_proxies[3],
@@ -946,6 +963,37 @@ static void test_warnings(void)
     CHECK(c.n_warnings == 5 && c.warnings[5] == NULL, "warnings: count and NULL end");
     config_free(&c);
 
+    /* every key below is acted on: none may claim otherwise */
+    rc = load(&c, MINIMAL "http.listen = 127.0.0.1:8080\n"
+                          "http.document_root = /tmp\n"
+                          "http.server_name = example.org\n"
+                          "http.static = no\n"
+                          "http.max_body_size = 1M\n"
+                          "http.max_header_size = 8k\n"
+                          "http.keepalive_timeout = 5s\n"
+                          "http.header_timeout = 5s\n"
+                          "http.body_timeout = 5s\n"
+                          "http.send_timeout = 5s\n"
+                          "http.trusted_proxies = 10.0.0.0/8\n"
+                          "request.body_buffer_size = 1M\n"
+                          "request.body_temp_dir = /tmp\n"
+                          "fastcgi.max_body_size = 1G\n"
+                          "fastcgi.send_timeout = 5s\n"
+                          "request.read_timeout = 5s\n"
+                          "request.max_temp_file_size = 0\n"
+                          "heartbeat.check_interval = 5s\n"
+                          "heartbeat.idle_time = 20s\n"
+                          "pm.max_requests = 10\n");
+    CHECK(rc == 0 && c.n_warnings == 0,
+          "warnings: http.*, request.*, fastcgi.*, heartbeat.* keys are acted on: no warning");
+    if (rc == 0) {
+        for (size_t i = 0; c.warnings[i]; i++)
+            printf("    unexpected: %s\n", c.warnings[i]);
+        config_free(&c);
+    } else {
+        printf("    %s\n", err);
+    }
+
     rc = load(&c, "[global]\nerror_log = syslog\n" MINIMAL);
     CHECK(rc == 0 && streq(c.global.error_log, "syslog") && warned_about(&c, "error_log"),
           "warnings: error_log = syslog is kept and warned about");
@@ -1127,6 +1175,81 @@ static void test_debian(void)
     config_free(&c);
 }
 
+/* user and group are resolved at load as php-fpm does: as root, a bad name fails naming
+ * file:line: key; not as root, both are ignored with a warning. */
+static void test_identity(void)
+{
+    struct config c;
+    CHECK(fails_with(MINIMAL "listen.owner = no-such-user-phpmgr\n",
+                     "5: listen.owner: [pool www] cannot get uid for user 'no-such-user-phpmgr'") &&
+              fails_with(MINIMAL "listen.group = no-such-group-phpmgr\n",
+                         "5: listen.group: [pool www] cannot get gid for group "
+                         "'no-such-group-phpmgr'"),
+          "identity: listen.owner and listen.group must exist (checked whoever runs phpmgr)");
+    int lrc = load(&c, MINIMAL "listen.owner = 4242\nlisten.group = 4343\n");
+    CHECK(lrc == 0, "identity: numeric listen.owner and listen.group accepted");
+    if (lrc == 0) config_free(&c);
+    if (geteuid() != 0) {
+        int rc = load(&c, MINIMAL "user = no-such-user-phpmgr\ngroup = no-such-group-phpmgr\n");
+        CHECK(rc == 0 && !c.pools[0].set_identity && warned_about(&c, "user") &&
+                  warned_about(&c, "group"),
+              "identity: not root: user and group are ignored with a warning");
+        if (rc == 0) config_free(&c);
+        printf("SKIP: identity checks as root (not running as root)\n");
+        return;
+    }
+    CHECK(fails_with(MINIMAL "user = no-such-user-phpmgr\n",
+                     "5: user: [pool www] cannot get uid for user 'no-such-user-phpmgr'"),
+          "identity: a nonexistent user fails with FILE:LINE: user:");
+    CHECK(fails_with(MINIMAL "user = root\ngroup = no-such-group-phpmgr\n",
+                     "6: group: [pool www] cannot get gid for group 'no-such-group-phpmgr'"),
+          "identity: a nonexistent group fails with FILE:LINE: group:");
+
+    int rc = load(&c, MINIMAL "user = 4242\ngroup = 4343\n");
+    struct pool_config *p = rc == 0 ? &c.pools[0] : NULL;
+    CHECK(p && p->set_identity && p->uid == 4242 && p->gid == 4343 && streq(p->user, "4242"),
+          "identity: numeric uid and gid accepted (no passwd entry needed)");
+    if (rc == 0)
+        config_free(&c);
+    else
+        printf("    %s\n", err);
+
+    struct passwd *pw = getpwnam("nobody");
+    if (!pw) {
+        printf("SKIP: identity by name (no user 'nobody')\n");
+        return;
+    }
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+    char home[256];
+    snprintf(home, sizeof(home), "%s", pw->pw_dir);
+    rc = load(&c, MINIMAL "user = nobody\n");
+    p = rc == 0 ? &c.pools[0] : NULL;
+    CHECK(p && p->set_identity && p->uid == uid && p->gid == gid && streq(p->user_name, "nobody") &&
+              streq(p->home, home),
+          "identity: a user name gives uid, the primary group, name and home");
+    if (rc == 0)
+        config_free(&c);
+    else
+        printf("    %s\n", err);
+
+    rc = load(&c, fmt(MINIMAL "user = %u\n", (unsigned)uid));
+    p = rc == 0 ? &c.pools[0] : NULL;
+    CHECK(p && p->uid == uid && p->gid == gid && streq(p->user_name, "nobody"),
+          "identity: a numeric uid with an entry gets its group and name");
+    if (rc == 0) config_free(&c);
+
+    struct group *gr = getgrgid(0);
+    if (gr) {
+        char gname[64];
+        snprintf(gname, sizeof(gname), "%s", gr->gr_name);
+        rc = load(&c, fmt(MINIMAL "user = nobody\ngroup = %s\n", gname));
+        CHECK(rc == 0 && c.pools[0].uid == uid && c.pools[0].gid == 0,
+              "identity: group by name overrides the user's primary group");
+        if (rc == 0) config_free(&c);
+    }
+}
+
 static void cleanup(void)
 {
     char cmd[128];
@@ -1157,6 +1280,7 @@ int main(void)
     test_warnings();
     test_pool_checks();
     test_prefix();
+    test_identity();
     test_fixtures();
     test_debian();
     cleanup();

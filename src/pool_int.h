@@ -1,0 +1,110 @@
+/* Inside a pool: the worker slots and the pool state that the pool's modules share. pool.c runs
+ * the slots (spawn, reap, respawn, timeouts, reload, stop), dispatch.c the queue and the sending
+ * of a request to a worker, relay.c the worker's output on its way to the client. Only these and
+ * worker_proc.c include this. */
+#ifndef PHPMGR_POOL_INT_H
+#define PHPMGR_POOL_INT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/socket.h>
+
+#include "../sapi/phpw.h"
+#include "fcgi.h"
+#include "pool.h"
+#include "request.h"
+#include "ring.h"
+
+enum worker_state {
+    W_EMPTY,    /* no process in this slot */
+    W_IDLE,     /* waiting for a request */
+    W_BUSY,     /* running a request */
+    W_RETIRING, /* told to exit (channel shut) or killed, not yet reaped */
+};
+
+struct worker {
+    struct op op_recv;
+    struct op op_send;
+    struct pool *pool;
+    struct worker *next_idle;
+    pid_t pid;
+    int fd;
+    enum worker_state state;
+    unsigned inflight;
+    uint8_t recv_posted;
+    uint8_t recv_held;      /* not reading: the client cannot take more now (conn_backlogged) */
+    uint8_t channel_closed; /* EOF or error seen on the socketpair */
+    uint8_t reaped;
+    uint8_t finished_early; /* response ended by fastcgi_finish_request(), script still runs */
+    uint8_t timed_out;      /* request_terminate_timeout or request.read_timeout fired */
+    uint8_t sending;        /* op_send is in flight (a sendmsg, or a read of a spooled body) */
+    uint8_t reading_body;   /* ... and it is the read */
+    uint8_t in_idle;        /* on the pool's idle list */
+    uint8_t retire_asked;   /* reload: exit after the current request */
+    uint8_t planned_exit;   /* we asked it to leave: respawn at once, it is no crash */
+    unsigned seq;           /* requests sent on this channel (names a request in SIGURG) */
+    struct request *req;    /* the request it runs (held by the pool) */
+    struct buf *rbuf;
+    struct fcgi_relay relay;
+    uint64_t last_output_ms; /* when it last sent output for req (or was given req) */
+    /* Dispatch: iov[0] is BEGIN_REQUEST + PARAMS records, iov[1] the framed STDIN (or nothing
+     * when the body is in a temp file: it follows in chunks read into body_chunk). send_req is held
+     * (REQ_HELD_BY_SEND) until all of it is sent, even when the worker answers before reading it. */
+    struct request *send_req;
+    uint64_t body_sent;
+    uint8_t *body_chunk; /* REQUEST_BODY_CHUNK bytes, allocated on the first spooled body */
+    uint8_t *head;
+    size_t head_cap;
+    struct iovec iov[2];
+    struct msghdr msg;
+    unsigned long served;
+    uint64_t spawned_ms;
+    uint64_t respawn_at_ms; /* 0: no respawn planned */
+};
+
+struct pool {
+    const struct pool_config *cfg;
+    struct phpw_ini *ini;
+    struct worker *workers;
+    int n_workers;
+    int run_as_root;
+    int log_limit;
+    struct worker *idle;
+    struct request *queue_head, *queue_tail;
+    struct body_spool spool;
+    unsigned queue_len;
+    int stopping;      /* 1 graceful, 2 fast */
+    int respawn_due;   /* a slot waits for pool_spawn_due() */
+    uint64_t queue_full_logged_ms;
+};
+
+/* pool.c */
+void worker_retire(struct worker *w);
+void worker_broken(struct worker *w, const char *why);
+void worker_maybe_finish(struct worker *w);
+
+/* dispatch.c */
+/* The worker is free: give it the next queued request, or park it. */
+void dispatch_next(struct worker *w);
+void dispatch_send_completed(struct worker *w, int res);
+/* Take r out of p's queue; 1 when it was there. */
+int dispatch_unqueue(struct pool *p, struct request *r);
+void idle_remove(struct pool *p, struct worker *w);
+
+/* relay.c */
+void relay_post_recv(struct worker *w);
+void relay_recv_completed(struct worker *w, int res);
+/* The worker's request is over (END_REQUEST, crash, timeout): the pool lets go of it. */
+void relay_request_over(struct worker *w);
+/* w's request fails (crash, timeout): the client is told (status when nothing was sent yet). */
+void relay_fail_running(struct worker *w, int status);
+/* Queue news for r's connection; delivered by relay_deliver(). */
+void relay_news(struct request *r, enum request_news news, int status);
+
+/* worker_proc.c */
+/* Fork a worker for p: returns its pid with *channel_fd set to the master's end of its
+ * socketpair (and its stdout/stderr watched when catch_workers_output), or -1 (logged). */
+pid_t worker_proc_spawn(struct pool *p, int *channel_fd);
+
+#endif
