@@ -24,12 +24,16 @@ struct phpw_req phpw_req;
 volatile sig_atomic_t phpw_client_gone;
 /* Requests accepted so far; the master counts the same and names the request in SIGURG. */
 static volatile sig_atomic_t request_seq;
+/* The request the last SIGURG named: the master may see a client leave before this worker has
+ * read the request, so serve() checks it too. */
+static volatile sig_atomic_t aborted_seq;
 
 static void on_client_gone(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
     (void)uc;
-    if (si->si_value.sival_int == request_seq) phpw_client_gone = 1;
+    aborted_seq = si->si_value.sival_int;
+    if (aborted_seq == request_seq) phpw_client_gone = 1;
 }
 
 static const char *const *limit_exts;
@@ -147,7 +151,7 @@ static void puts_body(const char *s)
 static int serve(struct phpw_req *rq)
 {
     request_seq++;
-    phpw_client_gone = 0;
+    phpw_client_gone = aborted_seq == request_seq;
     zend_file_handle file_handle;
     char *primary_script = NULL;
     struct timespec ts;

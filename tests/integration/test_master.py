@@ -168,44 +168,59 @@ def t_unknown_role(c):
 
 
 def t_cant_mpx(c):
-    """A second BEGIN_REQUEST (other id) while the first runs: refused with CANT_MPX_CONN, and
-    the first request still completes."""
+    """A second BEGIN_REQUEST (other id) while the first request's STDIN is still arriving
+    (interleaved, i.e. multiplexed): refused with CANT_MPX_CONN at once, and the first request
+    still completes."""
     with H.FcgiConn(c.a.port) as fc:
         fc.begin(1, keep_conn=True)
-        fc.params(1, params("/sleep.php", "ms=700"))
-        fc.stdin(1, b"")
-        time.sleep(0.15)  # let the first request reach a worker (the check below is not timing-based)
+        fc.params(1, params("/echo.php", "marker=first", method="POST", body_len=4))
+        fc.stdin(1, b"ab", terminate=False)
         fc.begin(2, keep_conn=True)
         fc.params(2, params("/echo.php", "marker=second"))
         fc.stdin(2, b"")
         dl = H.Deadline(10)
-        out1, end1, end2 = [], None, None
-        order = []
-        while (end1 is None or end2 is None) and not dl.expired():
+        rec = fc.read_record(dl.left())
+        if rec is None or rec.type != H.FCGI_END_REQUEST or rec.req_id != 2:
+            return "expected an END_REQUEST for id 2 first, got %r" % (rec,)
+        if rec.end_request()[1] != H.FCGI_CANT_MPX_CONN:
+            return "second id ended with protocolStatus %s, expected 1 (CANT_MPX_CONN)" % (
+                rec.end_request()[1],)
+        fc.stdin(1, b"cd")
+        res = fc.read_response(1, timeout=dl.left())
+        return expect_ok(res, rb"marker=first", "first request")
+
+
+def t_pipelined_second(c):
+    """A second request sent complete on a kept connection before the first one's answer
+    (pipelined, not interleaved): served after the first, in order, as php-fpm does."""
+    with H.FcgiConn(c.a.port) as fc:
+        fc.begin(1, keep_conn=True)
+        fc.params(1, params("/sleep.php", "ms=300"))
+        fc.stdin(1, b"")
+        fc.begin(2, keep_conn=True)
+        fc.params(2, params("/echo.php", "marker=second"))
+        fc.stdin(2, b"")
+        dl = H.Deadline(10)
+        order, out = [], {1: [], 2: []}
+        while len(order) < 2 and not dl.expired():
             rec = fc.read_record(dl.left())
             if rec is None:
-                return "connection closed (END_REQUEST id1=%s id2=%s)" % (end1, end2)
+                return "connection closed after END_REQUESTs %s" % order
             if rec.type == H.FCGI_END_REQUEST:
+                if rec.end_request()[1] != H.FCGI_REQUEST_COMPLETE:
+                    return "id %d ended with protocolStatus %s" % (rec.req_id,
+                                                                   rec.end_request()[1])
                 order.append(rec.req_id)
-                if rec.req_id == 1:
-                    end1 = rec.end_request()
-                elif rec.req_id == 2:
-                    end2 = rec.end_request()
-            elif rec.type == H.FCGI_STDOUT and rec.req_id == 1:
-                out1.append(rec.content)
-            elif rec.type == H.FCGI_STDOUT and rec.req_id == 2 and rec.content:
-                return "the second request ran: %r" % rec.content[:200]
-        if end2 is None:
-            return "no END_REQUEST for the second id within 10 s"
-        if end2[1] != H.FCGI_CANT_MPX_CONN:
-            return "second id ended with protocolStatus %s, expected 1 (CANT_MPX_CONN)" % end2[1]
-        if end1 is None or end1[1] != 0:
-            return "first request did not complete: %s" % (end1,)
-        status, _, body = H.parse_cgi(b"".join(out1))
-        if status != 200 or not body.startswith(b"slept 700ms"):
-            return "first request's output %r" % b"".join(out1)[:200]
-        if order[0] != 2:
-            return "the refusal came only after the first request finished (order %s)" % order
+            elif rec.type == H.FCGI_STDOUT and rec.req_id in out:
+                if 2 in out and rec.req_id == 1 and out[2]:
+                    return "outputs interleaved"
+                out[rec.req_id].append(rec.content)
+        if order != [1, 2]:
+            return "END_REQUEST order %s, expected [1, 2]" % order
+        if not b"".join(out[1]).split(b"\r\n\r\n", 1)[-1].startswith(b"slept 300ms"):
+            return "first output %r" % b"".join(out[1])[:200]
+        if b"marker=second" not in b"".join(out[2]):
+            return "second output %r" % b"".join(out[2])[:200]
     return None
 
 
@@ -359,6 +374,7 @@ def t_catch_workers_output(c):
 
 
 def t_opcache(c):
+    H.require_extensions("opcache")
     res = H.fcgi_request(c.a.port, params("/opcache.php"))
     return expect_ok(res, rb"sapi=fpm-fcgi\nopcache_enabled=true\n")
 
@@ -742,6 +758,7 @@ def main():
         run("fcgi-unknown-type", t_unknown_type)
         run("fcgi-unknown-role", t_unknown_role)
         run("fcgi-cant-mpx-conn", t_cant_mpx)
+        run("fcgi-pipelined-second-request-waits", t_pipelined_second)
         run("fcgi-abort-before-dispatch", t_abort_before_dispatch)
         run("fcgi-abort-while-running", t_abort_running)
         run("fcgi-100k-params-accepted", t_big_params_accepted)
