@@ -232,9 +232,67 @@ void conn_kill(struct conn *c)
     conn_free_if_done(c);
 }
 
+/* ---- response spill: a worker's response past CONN_OUT_HIGH goes to a temp file (nginx's
+ * fastcgi_max_temp_file_size), so the worker is free while a slow client reads ---- */
+
+static int spill_allowed(const struct conn *c)
+{
+    return c->req != NULL && !c->spill_failed && pool_config(c->pool)->response_temp_max > 0;
+}
+
+static int spill_start(struct conn *c)
+{
+    int fd = body_spool_tmpfile(pool_body_spool(c->pool));
+    if (fd < 0 || (c->pipe = pipe_get()) == NULL) {
+        log_error("[pool %s] fd %d: cannot buffer a response in a temp file in %s: %s; the worker "
+                  "waits for the client instead",
+                  pool_name(c->pool), c->fd, pool_body_spool(c->pool)->dir, strerror(errno));
+        if (fd >= 0) close(fd);
+        c->spill_failed = 1;
+        return -1;
+    }
+    c->file_fd = fd;
+    c->file_off = c->file_left = c->spill_end = 0;
+    c->pipe_bytes = 0;
+    c->spilling = 1;
+    return 0;
+}
+
+/* Written at once (into the page cache, as nginx writes its temp files); sent by splice. */
+static int spill_write(struct conn *c, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t n = pwrite(c->file_fd, p, len, (off_t)c->spill_end);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            log_error("[pool %s] fd %d: writing a response to its temp file failed: %s",
+                      pool_name(c->pool), c->fd, n < 0 ? strerror(errno) : "no progress");
+            conn_kill(c);
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        c->spill_end += (uint64_t)n;
+        c->file_left += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Where new output goes: 1 to the spill file (started when the memory backlog is full). */
+static int to_spill(struct conn *c)
+{
+    if (c->spilling) return 1;
+    return c->out.bytes >= CONN_OUT_HIGH && spill_allowed(c) && spill_start(c) == 0;
+}
+
 void conn_queue(struct conn *c, const void *data, size_t len)
 {
     if (c->dead) return;
+    if (to_spill(c)) {
+        if (spill_write(c, data, len) == 0) conn_flush(c);
+        return;
+    }
     if (buf_queue_append(&c->out, data, len) < 0) {
         conn_kill(c);
         return;
@@ -247,6 +305,12 @@ void conn_queue_buf(struct conn *c, struct buf *b)
 {
     if (c->dead) {
         buf_put(b);
+        return;
+    }
+    if (to_spill(c)) {
+        int rc = spill_write(c, b->data + b->off, b->len - b->off);
+        buf_put(b);
+        if (rc == 0) conn_flush(c);
         return;
     }
     buf_queue_push(&c->out, b);
@@ -345,7 +409,9 @@ void conn_relay(struct conn *c, struct buf *b)
 
 int conn_backlogged(const struct conn *c)
 {
-    return !c->dead && c->out.bytes >= CONN_OUT_HIGH;
+    if (c->dead) return 0;
+    if (c->spilling) return c->spill_end >= (uint64_t)pool_config(c->pool)->response_temp_max;
+    return c->out.bytes >= CONN_OUT_HIGH && !spill_allowed(c);
 }
 
 void conn_request_done(struct conn *c, struct request *r)
@@ -427,22 +493,23 @@ static void on_sent(struct conn *c, int res)
     } else if (c->send_kind == SEND_PIPE) {
         c->pipe_bytes -= (size_t)res;
         if (c->pipe_bytes == 0 && c->file_left == 0) {
-            file_release(c);
-            if (c->proto->on_file_sent) c->proto->on_file_sent(c);
+            int spilled = c->spilling;
+            file_release(c); /* a drained spill file goes too: the next one starts afresh */
+            c->spilling = 0;
+            if (!spilled && c->proto->on_file_sent) c->proto->on_file_sent(c);
         }
     } else {
         struct buf *b = c->out.head;
         b->off += (uint32_t)res;
         c->out.bytes -= (size_t)res;
         if (b->off == b->len) buf_put(buf_queue_pop(&c->out));
-        if (c->out.bytes < CONN_OUT_LOW) {
-            if (c->req != NULL) pool_output_drained(c->req);
-            if (c->out_blocked) {
-                c->out_blocked = 0;
-                run_input(c);
-                post_recv(c);
-            }
-        }
+    }
+    if (c->dead) return;
+    if (c->req != NULL && !conn_backlogged(c)) pool_output_drained(c->req);
+    if (c->out_blocked && c->out.bytes < CONN_OUT_LOW && !c->spilling) {
+        c->out_blocked = 0;
+        run_input(c);
+        post_recv(c);
     }
     if (!c->dead) conn_flush(c);
 }

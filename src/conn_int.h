@@ -65,9 +65,13 @@ struct conn {
     size_t in_off; /* bytes of in already consumed by the protocol */
     size_t in_max; /* the input buffer never grows past this */
     struct buf_queue out;
-    /* A file sent after the queue (conn_send_file): spliced through a pipe, no copy. */
+    /* A file sent after the queue, spliced through a pipe (no copy): a static file
+     * (conn_send_file), or the spill file holding a worker's response past CONN_OUT_HIGH. */
     int file_fd;
     uint64_t file_off, file_left;
+    uint64_t spill_end;   /* bytes written to the spill file */
+    uint8_t spilling;     /* file_fd is the spill file: new output is appended to it */
+    uint8_t spill_failed; /* no temp file could be made: backpressure holds the worker */
     struct conn_pipe *pipe;
     size_t pipe_bytes; /* in the pipe, not yet on the socket */
     struct request *req; /* the one request this connection has open (REQ_HELD_BY_CONN) */

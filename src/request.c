@@ -19,7 +19,7 @@ static unsigned free_count;
 
 /* An unlinked file in the spool directory: O_TMPFILE where the file system has it, else a
  * named file removed at once. */
-static int spool_file(const struct body_spool *sp)
+int body_spool_tmpfile(const struct body_spool *sp)
 {
     int fd = openat(sp->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) return fd;
@@ -53,7 +53,7 @@ int body_spool_open(struct body_spool *sp, const char *pool, const char *dir, si
         log_alert("[pool %s] request.body_temp_dir \"%s\": %s", pool, dir, strerror(errno));
         return -1;
     }
-    int fd = spool_file(sp);
+    int fd = body_spool_tmpfile(sp);
     if (fd < 0) {
         log_alert("[pool %s] request.body_temp_dir \"%s\": cannot create a temp file: %s", pool,
                   dir, strerror(errno));
@@ -126,7 +126,7 @@ int request_add_params(struct request *r, const uint8_t *data, size_t len, size_
 /* The body outgrew memory: from now on body[] stages what goes to a temp file. */
 static int spool_start(struct request *r)
 {
-    int fd = spool_file(r->spool);
+    int fd = body_spool_tmpfile(r->spool);
     if (fd < 0) {
         log_error("creating a temp file for a request body in %s failed: %s", r->spool->dir,
                   strerror(errno));

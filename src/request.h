@@ -76,6 +76,9 @@ struct body_spool {
 /* Open spool->dir and check a temp file can be made there; 0, or -1 with a log line. */
 int body_spool_open(struct body_spool *spool, const char *pool, const char *dir, size_t mem_max);
 void body_spool_close(struct body_spool *spool);
+/* An unlinked read-write temp file in the spool directory (also for responses buffered for slow
+ * clients); -1 with errno. */
+int body_spool_tmpfile(const struct body_spool *spool);
 
 /* A new request held by its connection c. */
 struct request *request_new(struct conn *c, uint16_t client_id, uint8_t keep_conn,
