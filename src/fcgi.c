@@ -232,10 +232,19 @@ void fcgi_relay_init(struct fcgi_relay *r)
 
 ssize_t fcgi_relay_scan(struct fcgi_relay *r, uint8_t *buf, size_t len, uint16_t new_id)
 {
+    unsigned n = 0;
+    return fcgi_relay_scan_pieces(r, buf, len, new_id, NULL, 0, &n);
+}
+
+ssize_t fcgi_relay_scan_pieces(struct fcgi_relay *r, uint8_t *buf, size_t len, uint16_t new_id,
+                               struct fcgi_piece *pieces, unsigned max_pieces, unsigned *n_pieces)
+{
+    *n_pieces = 0;
     /* Anything after a completed END_REQUEST belongs to the next response. */
     if (r->ended) return 0;
     size_t i = 0;
     while (i < len) {
+        if (pieces != NULL && *n_pieces == max_pieces) return (ssize_t)i;
         if (r->hdr_have < FCGI_HEADER_LEN) {
             /* Byte by byte, so the id bytes are rewritten in whichever call holds them: the caller
              * forwards each chunk as soon as this returns. */
@@ -258,6 +267,13 @@ ssize_t fcgi_relay_scan(struct fcgi_relay *r, uint8_t *buf, size_t len, uint16_t
             size_t pad = r->hdr[6];
             size_t content_left = r->body_left > pad ? r->body_left - pad : 0;
             size_t content_n = n < content_left ? n : content_left;
+            if (pieces != NULL && content_n > 0 &&
+                (r->cur_type == FCGI_STDOUT || r->cur_type == FCGI_STDERR)) {
+                struct fcgi_piece *pc = &pieces[(*n_pieces)++];
+                pc->type = r->cur_type;
+                pc->p = buf + i;
+                pc->len = (uint32_t)content_n;
+            }
             if (r->cur_type == FCGI_STDOUT) {
                 r->stdout_bytes += content_n;
             } else if (r->cur_type == FCGI_END_REQUEST) {

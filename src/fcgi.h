@@ -110,4 +110,17 @@ void fcgi_relay_init(struct fcgi_relay *r);
  * offset just past it; bytes after it are not part of this response). -1 on a malformed header. */
 ssize_t fcgi_relay_scan(struct fcgi_relay *r, uint8_t *buf, size_t len, uint16_t new_id);
 
+/* Content of one STDOUT or STDERR record, or the part of it in the scanned chunk. */
+struct fcgi_piece {
+    uint8_t type;
+    const uint8_t *p;
+    uint32_t len;
+};
+
+/* fcgi_relay_scan that also reports the STDOUT/STDERR content it passes, in order, into
+ * pieces[0..*n_pieces): the one FastCGI stream parser for every reader of a worker's output. It
+ * stops early (returning the bytes consumed) once max_pieces are filled. */
+ssize_t fcgi_relay_scan_pieces(struct fcgi_relay *r, uint8_t *buf, size_t len, uint16_t new_id,
+                               struct fcgi_piece *pieces, unsigned max_pieces, unsigned *n_pieces);
+
 #endif

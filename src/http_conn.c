@@ -78,10 +78,7 @@ struct http_state {
     struct cgi_response resp;
     uint8_t resp_hdr[RESP_HDR_CAP];
     uint8_t head_sent;
-    uint8_t rec_hdr[FCGI_HEADER_LEN];
-    unsigned rec_hdr_have;
-    uint32_t rec_content_left;
-    uint8_t rec_pad_left;
+    struct fcgi_relay records; /* the worker's records, as the relay reads them */
     /* connection addresses */
     char remote_addr[INET6_ADDRSTRLEN], remote_port[8], server_addr[INET6_ADDRSTRLEN],
         server_port[8];
@@ -395,9 +392,7 @@ static void submit_request(struct conn *c, const uint8_t *head, uint64_t chunked
     r->stdin_done = 1;
     s->stage = HS_WORKER;
     s->head_sent = 0;
-    s->rec_hdr_have = 0;
-    s->rec_content_left = 0;
-    s->rec_pad_left = 0;
+    fcgi_relay_init(&s->records);
     cgi_response_init(&s->resp, s->resp_hdr, sizeof(s->resp_hdr));
     c->input_held = 1; /* a pipelined request waits until this response is out */
     conn_submit(c);
@@ -682,54 +677,7 @@ static void send_body(struct conn *c, const uint8_t *p, size_t len)
     if (send) conn_queue(c, p, send);
 }
 
-struct piece {
-    uint8_t type;
-    const uint8_t *p;
-    uint32_t len;
-};
-
 #define MAX_PIECES 64
-
-/* Worker records -> pieces of content, across chunk boundaries. Returns pieces found and sets
- * *ended when an END_REQUEST record completed (bytes after it are ignored). -1: malformed. */
-static int split_records(struct http_state *s, const uint8_t *p, size_t len, struct piece *out,
-                         int max, size_t *used, int *ended)
-{
-    int n = 0;
-    size_t pos = 0;
-    *ended = 0;
-    while (pos < len && n < max) {
-        if (s->rec_hdr_have < FCGI_HEADER_LEN) {
-            s->rec_hdr[s->rec_hdr_have++] = p[pos++];
-            if (s->rec_hdr_have < FCGI_HEADER_LEN) continue;
-            if (s->rec_hdr[0] != FCGI_VERSION_1) return -1;
-            s->rec_content_left = (uint32_t)(s->rec_hdr[4] << 8 | s->rec_hdr[5]);
-            s->rec_pad_left = s->rec_hdr[6];
-        } else if (s->rec_content_left > 0) {
-            size_t k = len - pos < s->rec_content_left ? len - pos : s->rec_content_left;
-            out[n].type = s->rec_hdr[1];
-            out[n].p = p + pos;
-            out[n].len = (uint32_t)k;
-            n++;
-            pos += k;
-            s->rec_content_left -= (uint32_t)k;
-        } else if (s->rec_pad_left > 0) {
-            size_t k = len - pos < s->rec_pad_left ? len - pos : s->rec_pad_left;
-            pos += k;
-            s->rec_pad_left -= (uint8_t)k;
-        }
-        if (s->rec_hdr_have == FCGI_HEADER_LEN && s->rec_content_left == 0 &&
-            s->rec_pad_left == 0) {
-            s->rec_hdr_have = 0;
-            if (s->rec_hdr[1] == FCGI_END_REQUEST) {
-                *ended = 1;
-                break;
-            }
-        }
-    }
-    *used = pos;
-    return n;
-}
 
 static void worker_failed_mid_response(struct conn *c)
 {
@@ -741,11 +689,12 @@ static void http_worker_data(struct conn *c, struct buf *b)
     struct http_state *s = st(c);
     size_t off = 0;
     while (off < b->len && !c->dead && s->stage == HS_WORKER) {
-        struct piece pieces[MAX_PIECES];
-        size_t used = 0;
-        int ended = 0;
-        int n = split_records(s, b->data + off, b->len - off, pieces, MAX_PIECES, &used, &ended);
-        if (n < 0) {
+        struct fcgi_piece pieces[MAX_PIECES];
+        unsigned n = 0;
+        ssize_t used = fcgi_relay_scan_pieces(&s->records, b->data + off, b->len - off, 1, pieces,
+                                              MAX_PIECES, &n);
+        int ended = s->records.ended;
+        if (used < 0) {
             log_warning("[pool %s] malformed FastCGI record from a worker", pool_name(c->pool));
             if (!s->head_sent)
                 answer_simple(c, 502, 0);
@@ -753,9 +702,9 @@ static void http_worker_data(struct conn *c, struct buf *b)
                 worker_failed_mid_response(c);
             break;
         }
-        off += used;
-        for (int i = 0; i < n && !c->dead; i++) {
-            struct piece *pc = &pieces[i];
+        off += (size_t)used;
+        for (unsigned i = 0; i < n && !c->dead; i++) {
+            struct fcgi_piece *pc = &pieces[i];
             if (pc->type == FCGI_STDERR) {
                 log_warning("[pool %s] FastCGI sent in stderr: \"%.*s\"", pool_name(c->pool),
                             (int)pc->len, (const char *)pc->p);
@@ -779,7 +728,7 @@ static void http_worker_data(struct conn *c, struct buf *b)
                 int64_t body_len = -1;
                 if (ended) {
                     body_len = (int64_t)len;
-                    for (int j = i + 1; j < n; j++)
+                    for (unsigned j = i + 1; j < n; j++)
                         if (pieces[j].type == FCGI_STDOUT) body_len += pieces[j].len;
                 }
                 send_head(c, body_len);

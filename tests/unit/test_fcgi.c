@@ -810,6 +810,60 @@ static void test_request_stream(void)
     free(s.p);
 }
 
+/* The pieces reported while scanning the small case at every split point and with a tiny
+ * piece array: per type, the content bytes in order, nothing from padding or after END_REQUEST. */
+static void test_relay_pieces(void)
+{
+    struct relay_case c = relay_case_small();
+    int ok_all = 1, ok_stops = 1;
+    for (size_t cut = 0; cut <= c.len; cut++) {
+        for (unsigned max = 1; max <= 4; max += 3) {
+            uint8_t *buf = dup_exact(c.in, c.len);
+            struct fcgi_relay r;
+            fcgi_relay_init(&r);
+            char out[64] = "", err[16] = "";
+            size_t on = 0, en = 0, pos = 0, lim = cut;
+            int rounds = 0;
+            while (!r.ended && rounds++ < 100) {
+                if (pos >= lim) {
+                    if (lim == c.len) break;
+                    lim = c.len;
+                }
+                struct fcgi_piece pc[4];
+                unsigned n = 9;
+                ssize_t got = fcgi_relay_scan_pieces(&r, buf + pos, lim - pos, NEW_ID, pc, max, &n);
+                if (got < 0 || n > max) {
+                    ok_all = 0;
+                    break;
+                }
+                if (got == 0 && n == 0 && !r.ended) ok_stops = 0;
+                for (unsigned i = 0; i < n; i++) {
+                    int is_out = pc[i].type == FCGI_STDOUT;
+                    size_t *len = is_out ? &on : &en;
+                    char *dst = is_out ? out : err;
+                    size_t cap = is_out ? sizeof(out) : sizeof(err);
+                    if (*len + pc[i].len >= cap) {
+                        ok_all = 0;
+                        break;
+                    }
+                    memcpy(dst + *len, pc[i].p, pc[i].len);
+                    *len += pc[i].len;
+                }
+                pos += (size_t)got;
+            }
+            out[on] = 0;
+            err[en] = 0;
+            if (!r.ended || pos != c.end_off || strcmp(out, "Status: 200\r\n\r\nhello") != 0 ||
+                strcmp(err, "warn") != 0)
+                ok_all = 0;
+            free(buf);
+        }
+    }
+    CHECK(ok_all, "relay pieces: STDOUT and STDERR content in order at every split, 1 or 4 slots");
+    CHECK(ok_stops, "relay pieces: a call with input left always makes progress");
+    relay_free(&c);
+}
+
 int main(void)
 {
     test_record_parse();
@@ -821,6 +875,7 @@ int main(void)
     test_relay_basic();
     test_relay_split();
     test_relay_edges();
+    test_relay_pieces();
     test_request_stream();
     return CHECK_DONE();
 }
