@@ -251,8 +251,8 @@ static int check_root(const struct master_opts *o)
     if (getuid() != 0 || o->allow_root) return 0;
     for (size_t i = 0; i < cfg->n_pools; i++) {
         const struct pool_config *pc = &cfg->pools[i];
-        if (pc->user == NULL || strcmp(pc->user, "root") == 0 ||
-            (pc->group != NULL && strcmp(pc->group, "root") == 0)) {
+        /* By the resolved ids, as php-fpm: "user = 0" is root too. */
+        if (pc->user == NULL || !pc->set_identity || pc->uid == 0 || pc->gid == 0) {
             log_error("[pool %s] please specify user and group other than root", pc->name);
             return -1;
         }
