@@ -11,6 +11,13 @@
 #   BENCH_WARMUP=S         seconds per warm-up run (default 3, quick 1)
 #   BENCH_CONNS="1 32 256" connection counts (quick: 32)
 #   BENCH_ROWS="hello template 64k upload"
+#   BENCH_MAX_REQUESTS=N   the worker-recycling paths: one more phpmgr and php-fpm, each with
+#                          pm.max_requests = N (default 500; 0: none), measured on BENCH_MR_ROWS
+#                          (default hello) at BENCH_MR_CONNS connections (default 32, else the first
+#                          of BENCH_CONNS), next to the same paths without it
+#   BENCH_ONLY=regex       measure only the runs whose "SIDE ROW cCONNS" matches, e.g.
+#                          BENCH_ONLY='^(mgr|mgr_http)(_mr)? hello c32$' (sides: fpm mgr mgr_proxy
+#                          mgr_http fpm_unix mgr_unix fpm_mr mgr_mr mgr_http_mr; row noop is the CPU table)
 #   BENCH_FPM_UNIX=0       skip the reference paths nginx->php-fpm and nginx->phpmgr over unix sockets
 #   BENCH_KEEPALIVE=N      nginx upstream keepalive (idle connections cached per nginx worker), default 8;
 #                          0: no upstream keepalive and fastcgi_keep_conn off (a new connection per request)
@@ -41,6 +48,12 @@ else
     DURATION=${BENCH_DURATION:-10}; WARMUP=${BENCH_WARMUP:-3}; CONNS=${BENCH_CONNS:-"1 32 256"}
 fi
 ROWS=${BENCH_ROWS:-"hello template 64k upload"}
+MAX_REQUESTS=${BENCH_MAX_REQUESTS:-500}
+MR_ROWS=${BENCH_MR_ROWS:-hello}
+if [ -n "${BENCH_MR_CONNS:-}" ]; then MR_CONNS=$BENCH_MR_CONNS
+elif grep -qw 32 <<<"$CONNS"; then MR_CONNS=32
+else MR_CONNS=${CONNS%% *}; fi
+ONLY=${BENCH_ONLY:-}
 KEEPALIVE=${BENCH_KEEPALIVE:-8}
 FPM_UNIX=${BENCH_FPM_UNIX:-1}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
@@ -197,28 +210,30 @@ wait_ready_unix() {
 # ------------------------------------------------------------------------------------------------
 # configurations
 
-# The pool section, identical for both sides apart from the port.
-pool_section() { # port
+# The pool section, identical for both sides apart from the port (and, for the recycling
+# paths, pm.max_requests).
+pool_section() { # port [extra pool lines]
     cat <<INI
 [bench]
 listen = $(case $1 in /*) echo "$1" ;; *) echo "127.0.0.1:$1" ;; esac)
 pm = static
 pm.max_children = $WORKERS
+${2:-}
 INI
 }
 
-write_fpm_conf() { # name listen
+write_fpm_conf() { # name listen [extra pool lines]
     cat >"$TMP/$1.conf" <<INI
 [global]
 pid = $TMP/$1.pid
 error_log = $TMP/$1.log
 daemonize = no
 
-$(pool_section "$2")
+$(pool_section "$2" "${3:-}")
 INI
 }
 
-write_phpmgr_conf() { # name listen [http_port]: writes $TMP/NAME.ini
+write_phpmgr_conf() { # name listen [http_port [extra pool lines]]: writes $TMP/NAME.ini
     {
         cat <<INI
 [global]
@@ -226,7 +241,7 @@ pid = $TMP/$1.pid
 error_log = $TMP/$1.log
 daemonize = no
 
-$(pool_section "$2")
+$(pool_section "$2" "${4:-}")
 INI
         if [ -n "${3:-}" ]; then
             printf 'http.listen = 127.0.0.1:%s\nhttp.document_root = %s\n' "$3" "$FIXTURES"
@@ -271,6 +286,10 @@ write_nginx_conf() {
     [ "$FPM_UNIX" = 1 ] &&
         unix_block="$unix_block
 $(fcgi_site php_fpm_unix "unix:$TMP/php-fpm.sock" "$PORT_NGX_FPMU")"
+    [ -n "${FPM_MR_PID:-}" ] && unix_block="$unix_block
+$(fcgi_site php_fpm_mr "127.0.0.1:$PORT_FPM_MR" "$PORT_NGX_FPM_MR")"
+    [ -n "${MGR_MR_PID:-}" ] && unix_block="$unix_block
+$(fcgi_site phpmgr_mr "127.0.0.1:$PORT_MGR_MR" "$PORT_NGX_MGR_MR")"
     if [ -z "$HTTP_NA" ]; then
         http_block="
     upstream phpmgr_http { server 127.0.0.1:$PORT_MGR_HTTP; $UPSTREAM_KA }
@@ -317,11 +336,11 @@ NGX
 # ------------------------------------------------------------------------------------------------
 # servers
 
-FPM_PID=""; FPMU_PID=""; MGR_PID=""; MGRU_PID=""; NGX_PID=""
-# start_fpm NAME LISTEN: sets LAST_PID
+FPM_PID=""; FPMU_PID=""; MGR_PID=""; MGRU_PID=""; NGX_PID=""; FPM_MR_PID=""; MGR_MR_PID=""
+# start_fpm NAME LISTEN [extra pool lines]: sets LAST_PID
 start_fpm() {
     local name=$1 listen=$2 pid
-    write_fpm_conf "$name" "$listen"
+    write_fpm_conf "$name" "$listen" "${3:-}"
     "$PHP_FPM" -F -R -y "$TMP/$name.conf" >"$TMP/$name.out" 2>&1 </dev/null &
     pid=$!; started "$pid"
     if [[ $listen == /* ]]; then
@@ -371,6 +390,22 @@ start_phpmgr_unix() {
     remember_children "$MGRU_PID"
 }
 
+# The recycling instance: the same pool with pm.max_requests = MAX_REQUESTS, FastCGI and (when
+# built) HTTP; sets MGR_MR_PID.
+start_phpmgr_mr() {
+    MGR_MR_PID=""
+    write_phpmgr_conf phpmgr-mr "$PORT_MGR_MR" "${PORT_MGR_MR_HTTP_IF:-}" "pm.max_requests = $MAX_REQUESTS"
+    "$PHPMGR" start -F -R -c "$TMP/phpmgr-mr.ini" >"$TMP/phpmgr-mr.out" 2>&1 </dev/null &
+    MGR_MR_PID=$!; started "$MGR_MR_PID"
+    if ! wait_ready phpmgr-mr "$MGR_MR_PID" "$PORT_MGR_MR" 30 "$TMP/phpmgr-mr.log"; then
+        tail -n 20 "$TMP/phpmgr-mr.log" "$TMP/phpmgr-mr.out" >&2 2>/dev/null
+        stop_pid "$MGR_MR_PID"; forget "$MGR_MR_PID"; MGR_MR_PID=""
+        warn "phpmgr with pm.max_requests = $MAX_REQUESTS did not start: no recycling rows for phpmgr"
+        return 1
+    fi
+    remember_children "$MGR_MR_PID"
+}
+
 start_nginx() {
     write_nginx_conf
     nginx -t -q -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/test.out" ||
@@ -393,10 +428,19 @@ url_for() { # side row -> URL
     mgr) echo "http://127.0.0.1:$PORT_NGX_MGR/$script" ;;
     mgr_proxy) echo "http://127.0.0.1:$PORT_NGX_PROXY/$script" ;;
     mgr_http) echo "http://127.0.0.1:$PORT_MGR_HTTP/$script" ;;
+    fpm_mr) echo "http://127.0.0.1:$PORT_NGX_FPM_MR/$script" ;;
+    mgr_mr) echo "http://127.0.0.1:$PORT_NGX_MGR_MR/$script" ;;
+    mgr_http_mr) echo "http://127.0.0.1:$PORT_MGR_MR_HTTP/$script" ;;
     esac
 }
 master_of() {
-    case $1 in fpm) echo "$FPM_PID" ;; fpm_unix) echo "$FPMU_PID" ;; mgr_unix) echo "${MGRU_PID:-}" ;; *) echo "$MGR_PID" ;; esac
+    case $1 in fpm) echo "$FPM_PID" ;; fpm_unix) echo "$FPMU_PID" ;; mgr_unix) echo "${MGRU_PID:-}" ;;
+    fpm_mr) echo "$FPM_MR_PID" ;; mgr_mr | mgr_http_mr) echo "$MGR_MR_PID" ;; *) echo "$MGR_PID" ;; esac
+}
+# wanted SIDE ROW CONNS: whether that run is measured (recycling sides only on their rows; BENCH_ONLY)
+wanted() {
+    case $1 in *_mr) grep -qw -- "$2" <<<"$MR_ROWS" && grep -qw -- "$3" <<<"$MR_CONNS" || return 1 ;; esac
+    [ -z "$ONLY" ] || grep -qE -- "$ONLY" <<<"$1 $2 c$3"
 }
 
 # wrk_run SIDE ROW CONNS SECONDS OUTFILE
@@ -418,6 +462,9 @@ backend_of() { # side -> "tcp PORT" | "unix PATH": where the PHP server listens 
     fpm_unix) echo "unix $TMP/php-fpm.sock" ;;
     mgr_unix) echo "unix $TMP/phpmgr.sock" ;;
     mgr) echo "tcp $PORT_MGR" ;;
+    fpm_mr) echo "tcp $PORT_FPM_MR" ;;
+    mgr_mr) echo "tcp $PORT_MGR_MR" ;;
+    mgr_http_mr) echo "tcp $PORT_MGR_MR_HTTP" ;;
     *) echo "tcp $PORT_MGR_HTTP" ;;
     esac
 }
@@ -557,6 +604,9 @@ settings() {
         echo "- nginx $(nginx -v 2>&1 | cut -d/ -f2): worker_processes $NGINX_WORKERS, access_log off, NO upstream keepalive, fastcgi_keep_conn off (both sides)"
     fi
     echo "- wrk: $WRK_THREADS thread(s), --timeout ${WRK_TIMEOUT}s, connections: $CONNS; $DURATION s measured runs, each after a ${WARMUP} s warm-up on the same row"
+    [ "$MR" = 1 ] && echo "- recycling paths (*_mr): the same pools with pm.max_requests = $MAX_REQUESTS, rows $MR_ROWS at $MR_CONNS connections"
+    [ -n "$ONLY" ] && echo "- BENCH_ONLY='$ONLY': only the matching runs were measured"
+    return 0
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -650,15 +700,29 @@ log "temporary directory $TMP"
 check_php_ini
 PORT_FPM=$(free_port); PORT_MGR=$(free_port); PORT_NGX_FPM=$(free_port); PORT_NGX_MGR=$(free_port)
 PORT_MGR_HTTP=$(free_port); PORT_NGX_PROXY=$(free_port); PORT_NGX_FPMU=$(free_port); PORT_NGX_MGRU=$(free_port)
+PORT_FPM_MR=$(free_port); PORT_MGR_MR=$(free_port); PORT_MGR_MR_HTTP=$(free_port)
+PORT_NGX_FPM_MR=$(free_port); PORT_NGX_MGR_MR=$(free_port)
 MGR_NA=""
 detect_http
-[ -z "$HTTP_NA" ] && PORT_MGR_HTTP_IF=$PORT_MGR_HTTP
+[ -z "$HTTP_NA" ] && { PORT_MGR_HTTP_IF=$PORT_MGR_HTTP; PORT_MGR_MR_HTTP_IF=$PORT_MGR_MR_HTTP; }
 make_expected
+# The recycling paths run only when one of their runs is wanted.
+MR=0
+if [ "$MAX_REQUESTS" -gt 0 ]; then
+    for row in $ROWS; do for c in $CONNS; do for s in fpm_mr mgr_mr mgr_http_mr; do
+        wanted "$s" "$row" "$c" && MR=1
+    done; done; done
+fi
 
 start_fpm php-fpm "$PORT_FPM"; FPM_PID=$LAST_PID
 [ "$FPM_UNIX" = 1 ] && { start_fpm php-fpm-unix "$TMP/php-fpm.sock"; FPMU_PID=$LAST_PID; }
 start_phpmgr || true
 [ "$FPM_UNIX" = 1 ] && [ -n "$MGR_PID" ] && { start_phpmgr_unix || true; }
+if [ "$MR" = 1 ]; then
+    start_fpm php-fpm-mr "$PORT_FPM_MR" "pm.max_requests = $MAX_REQUESTS"; FPM_MR_PID=$LAST_PID
+    [ -n "$MGR_PID" ] && { start_phpmgr_mr || true; }
+    printf 'param\tmax_requests\t%s\n' "$MAX_REQUESTS" >>"$RECORDS"
+fi
 start_nginx
 SIDES="fpm"
 if [ -n "$MGR_PID" ]; then
@@ -670,8 +734,12 @@ fi
 ALL_SIDES=$SIDES
 [ "$FPM_UNIX" = 1 ] && ALL_SIDES="$SIDES fpm_unix"
 [ -n "${MGRU_PID:-}" ] && ALL_SIDES="$ALL_SIDES mgr_unix"
+# each recycling path right after the same path without recycling, so the two runs are adjacent
+[ -n "$FPM_MR_PID" ] && ALL_SIDES=$(sed 's/\<fpm\>/fpm fpm_mr/' <<<"$ALL_SIDES")
+[ -n "$MGR_MR_PID" ] && ALL_SIDES=$(sed 's/\<mgr\>/mgr mgr_mr/' <<<"$ALL_SIDES")
+[ -n "$MGR_MR_PID" ] && ALL_SIDES=$(sed 's/\<mgr_http\>/mgr_http mgr_http_mr/' <<<"$ALL_SIDES")
 [ -n "$HTTP_NA" ] && printf 'na\tmgr_proxy\t%s\nna\tmgr_http\t%s\n' "$HTTP_NA" "$HTTP_NA" >>"$RECORDS"
-log "php-fpm master $FPM_PID, phpmgr master ${MGR_PID:-none}, nginx $NGX_PID; sides: $SIDES"
+log "php-fpm master $FPM_PID, phpmgr master ${MGR_PID:-none}, nginx $NGX_PID; sides: $ALL_SIDES"
 
 for s in $ALL_SIDES; do
     check_side "$s"
@@ -695,9 +763,11 @@ FPM_WORKERS_BEFORE=$(python3 "$HELPERS/procstat.py" children "$FPM_PID" | tr '\n
 
 MACHINE=$(machine)
 n_runs=0
-for row in $ROWS; do for c in $CONNS; do n_runs=$((n_runs + 1)); done; done
-n_sides=$(wc -w <<<"$ALL_SIDES")
-log "$n_runs rows × $n_sides paths, ~$(((n_runs + 1) * n_sides * (DURATION + WARMUP + 1) / 60 + 1)) min"
+for row in $ROWS; do for c in $CONNS; do for s in $ALL_SIDES; do
+    wanted "$s" "$row" "$c" && n_runs=$((n_runs + 1))
+done; done; done
+for s in $SIDES; do wanted "$s" noop 32 && n_runs=$((n_runs + 1)); done
+log "$n_runs runs, ~$((n_runs * (DURATION + WARMUP + 1) / 60 + 1)) min"
 
 # Rows interleave the sides (alternating which goes first), so a slow patch of a shared machine
 # hits both sides rather than one.
@@ -706,12 +776,12 @@ for row in $ROWS; do
     for c in $CONNS; do
         order=$ALL_SIDES
         [ $((i % 2)) = 1 ] && order=$(tr ' ' '\n' <<<"$ALL_SIDES" | tac | tr '\n' ' ')
-        for s in $order; do measure "$s" "$row" "$c"; done
+        for s in $order; do wanted "$s" "$row" "$c" && measure "$s" "$row" "$c"; done
         i=$((i + 1))
     done
 done
 # the front end's CPU per request: a no-op script, 32 connections
-for s in $SIDES; do measure "$s" noop 32; done
+for s in $SIDES; do wanted "$s" noop 32 && measure "$s" noop 32; done
 
 sleep 2
 for s in fpm mgr; do [ -n "$(master_of "$s")" ] && mem_sample "$s" after-load; done
@@ -733,7 +803,8 @@ after=$(python3 "$HELPERS/procstat.py" children "$FPM_PID" | tr '\n' ' ')
     echo
     echo "### Server logs (warnings and errors during the run)"
     echo
-    for f in "$TMP/php-fpm.log" "$TMP/php-fpm-unix.log" "$TMP/phpmgr.log" "$TMP/phpmgr-unix.log" "$TMP/nginx/error.log"; do
+    for f in "$TMP/php-fpm.log" "$TMP/php-fpm-unix.log" "$TMP/php-fpm-mr.log" "$TMP/phpmgr.log" "$TMP/phpmgr-unix.log" \
+        "$TMP/phpmgr-mr.log" "$TMP/nginx/error.log"; do
         [ -f "$f" ] || continue
         n=$(grep -cE 'WARNING|ERROR|ALERT|\[error\]|\[crit\]|\[alert\]' "$f")
         echo "- $(basename "$(dirname "$f")" | sed 's/phpmgr-bench.*/ /')$(basename "$f"): $n warning/error lines"

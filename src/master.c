@@ -323,7 +323,7 @@ static int open_signalfd(void)
 int master_run(struct config *config, const struct master_opts *o)
 {
     cfg = config;
-    int ready_fd = -1;
+    int ready_fd = -1, engine_up = 0;
     signal(SIGPIPE, SIG_IGN);
     log_set_level(cfg->global.log_level);
     if (!o->force_stderr && cfg->global.error_log != NULL) {
@@ -341,6 +341,7 @@ int master_run(struct config *config, const struct master_opts *o)
             log_alert("PHP engine startup failed: %s", err);
             goto fail;
         }
+        engine_up = 1;
     }
     /* What is open now (stdio, the engine's files) is all a forked worker keeps. */
     if (worker_fds_record() < 0) goto fail;
@@ -427,5 +428,6 @@ fail:
         }
     }
     close_listeners();
+    if (engine_up) phpw_engine_stop();
     return 78;
 }

@@ -8,7 +8,7 @@
 
 #include "log.h"
 
-#define KEEP_MAX 64
+#define KEEP_MAX 256
 
 static int kept[KEEP_MAX + 1]; /* sorted, ascending */
 static int n_kept;

@@ -10,8 +10,10 @@ RECORDS_TSV lines (tab-separated), written by bench.sh:
         accept queue (listen socket Recv-Q) at 1/4, 1/2 and 3/4 of the run
   mem   SIDE PHASE ROLE PID RSS_KB PSS_KB PRIVATE_KB                    ROLE: master | worker
   na    SIDE REASON                                                      a side that did not run
+  param NAME VALUE                                                   max_requests: the recycling paths' setting
 SIDE: fpm (nginx->php-fpm, fastcgi_pass), fpm_unix / mgr_unix (over a unix socket), mgr (nginx->phpmgr, fastcgi_pass),
-      mgr_proxy (nginx->phpmgr, proxy_pass), mgr_http (wrk->phpmgr, direct HTTP).
+      mgr_proxy (nginx->phpmgr, proxy_pass), mgr_http (wrk->phpmgr, direct HTTP);
+      fpm_mr, mgr_mr, mgr_http_mr: fpm, mgr, mgr_http with pm.max_requests set (worker recycling).
 """
 import re
 import sys
@@ -23,7 +25,11 @@ SIDES = {
     "mgr": "nginx→phpmgr (fastcgi_pass)",
     "mgr_proxy": "nginx→phpmgr (proxy_pass)",
     "mgr_http": "wrk→phpmgr (direct HTTP)",
+    "fpm_mr": "nginx→php-fpm (fastcgi_pass), pm.max_requests",
+    "mgr_mr": "nginx→phpmgr (fastcgi_pass), pm.max_requests",
+    "mgr_http_mr": "wrk→phpmgr (direct HTTP), pm.max_requests",
 }
+MR_PAIRS = [("fpm", "fpm_mr"), ("mgr", "mgr_mr"), ("mgr_http", "mgr_http_mr")]
 ROW_ORDER = ["hello", "template", "64k", "upload", "noop"]
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 
@@ -98,6 +104,7 @@ def table(lines, header, align=None):
 
 def load(path):
     runs, mems, na = [], [], {}
+    params.clear()
     for raw in open(path):
         f = raw.rstrip("\n").split("\t")
         if f[0] == "run":
@@ -116,7 +123,35 @@ def load(path):
                              priv=None if priv == "-" else int(priv)))
         elif f[0] == "na":
             na[f[1]] = f[2]
+        elif f[0] == "param":
+            params[f[1]] = f[2]
     return runs, mems, na
+
+
+params = {}
+
+
+def mr_table(runs):
+    """Each path with pm.max_requests next to the same path without it."""
+    meas = {(r["side"], r["row"], r["conns"]): r for r in runs if r["kind"] == "measured"}
+    keys = sorted({(r["row"], r["conns"]) for r in meas.values() if r["side"].endswith("_mr")},
+                  key=lambda k: (ROW_ORDER.index(k[0]) if k[0] in ROW_ORDER else 99, k[1]))
+    ok = lambda r: r is not None and r["ok"]
+    lines = []
+    for row, c in keys:
+        for base, mr in MR_PAIRS:
+            a, b = meas.get((base, row, c)), meas.get((mr, row, c))
+            if a is None and b is None:
+                continue
+            cells = [SIDES[base], row, str(c)]
+            for r in (a, b):
+                cells += [fmt_rps(r["rps"], r), fmt_lat(r["p99"])] if ok(r) else ["n/a" if r is None else "failed", ""]
+            cells.append(ratio(b["rps"], a["rps"]) if ok(a) and ok(b) else "-")
+            cells.append(ratio(b["p99"], a["p99"]) if ok(a) and ok(b) else "-")
+            lines.append(cells)
+    n = params.get("max_requests", "N")
+    return table(lines, ["path", "row", "conns", "req/s", "p99", "req/s, max_requests = %s" % n, "p99",
+                         "req/s with/without", "p99 with/without"], "lllrrrrrr")
 
 
 def cpu_us_per_req(r):
@@ -148,7 +183,7 @@ def main_table(runs, na):
             if r and r["ok"]:
                 cells += [fmt_rps(r["rps"], r), fmt_lat(r["p50"]), fmt_lat(r["p99"])]
             else:
-                cells += ["n/a", "", ""] if side in na else ["failed", "", ""]
+                cells += ["n/a", "", ""] if side in na else ["failed" if r else "not run", "", ""]
         ok = a and b and a["ok"] and b["ok"]
         cells.append(ratio(b["rps"], a["rps"]) if ok else "-")
         cells.append(ratio(b["p99"], a["p99"]) if ok else "-")
@@ -165,7 +200,8 @@ def http_table(runs, na):
     for side in ("mgr_proxy", "mgr_http"):
         if side in na:
             out.append("%-32s %s" % (SIDES[side] + ":", na[side]))
-    live = [s for s in ("mgr_proxy", "mgr_http") if s not in na]
+    live = [s for s in ("mgr_proxy", "mgr_http") if s not in na
+            and any(r["side"] == s for r in runs)]  # (BENCH_ONLY may leave one out)
     if live:
         keys = sorted({(r["row"], r["conns"]) for r in runs if r["kind"] == "measured" and r["side"] in live},
                       key=lambda k: (ROW_ORDER.index(k[0]) if k[0] in ROW_ORDER else 99, k[1]))
@@ -324,6 +360,13 @@ def main(argv):
               "a request that gets no answer before the run ends, so they are missing from p50/p99). "
               "\"accept queue\": the most connections seen waiting, not yet accepted, on the PHP server's "
               "listen socket during the run.\n")
+        if any(r["side"].endswith("_mr") for r in runs):
+            print("### pm.max_requests = %s (workers recycled) vs the same pool without it\n"
+                  % params.get("max_requests", "?"))
+            print(mr_table(runs))
+            print("\nThe same workers and script; each worker exits after that many requests and is "
+                  "replaced. Within 10% (ratio ≥ 0.90×) is the goal: a planned exit must be respawned "
+                  "at once, not after a crash back-off.\n")
         print("### HTTP ingress paths\n")
         print(http_table(runs, na))
         print("\n### Master CPU per request (no-op script)\n")

@@ -41,6 +41,12 @@ PHP_FPM_BIN = os.environ.get("PHP_FPM_BIN") or "/usr/sbin/php-fpm8.2"
 NGINX_BIN = os.environ.get("NGINX_BIN") or "/usr/sbin/nginx"
 READY_LINE = "ready to handle connections"
 LOOPBACK = "127.0.0.1"
+# PHPMGR_ASAN=1 (tests/run.sh, with PHPMGR_BIN=build/asan/phpmgr): phpmgr starts with -n (no
+# php.ini: PHP loads no shared extension, so cases needing one skip), each phpmgr process writes
+# sanitizer reports to <tmp>/<label>.san.<pid>, and any report found when a server ends is a FAIL.
+ASAN = os.environ.get("PHPMGR_ASAN") == "1"
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: |"
+                          r"SUMMARY: UndefinedBehaviorSanitizer")
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,6 +98,9 @@ class Reporter:
         t0 = time.monotonic()
         try:
             r = fn(*args, **kw)
+        except Skip as e:
+            self.skip(name, str(e))
+            return True
         except (OSError, HttpError) as e:  # timeouts, resets: the message says it all
             self.fail(name, "%s: %s" % (type(e).__name__, e))
             return False
@@ -107,10 +116,23 @@ class Reporter:
         return False
 
     def finish(self):
-        print("%d passed, %d failed, %d skipped" % (self.passed, len(self.failed), self.skipped),
+        failed = len(self.failed) + len(_sanitizer_reports)
+        print("%d passed, %d failed, %d skipped" % (self.passed, failed, self.skipped),
               flush=True)
         sys.stdout.flush()
-        return 1 if self.failed else 0
+        return 1 if failed else 0
+
+
+class Skip(Exception):
+    """Raised by a case run with Reporter.run when it cannot run here: a SKIP line with the reason."""
+
+
+def require_extensions(*names):
+    """A case that needs shared PHP extensions calls this first. Under PHPMGR_ASAN=1 phpmgr runs
+    with -n and loads none (PHP dlopens them with RTLD_DEEPBIND, which ASan refuses): it skips."""
+    if ASAN:
+        raise Skip("needs PHP extension %s; the ASan run loads no shared extension"
+                   % ", ".join(names))
 
 
 def log(msg):
@@ -203,6 +225,9 @@ def _cleanup_all():
             except Exception:  # noqa: BLE001
                 pass
     _remove_tmpdirs()
+    if _sanitizer_reports:  # reported as FAIL lines when found; make sure the exit status says so
+        sys.stdout.flush()
+        os._exit(1)
 
 
 atexit.register(_cleanup_all)
@@ -389,10 +414,57 @@ class _FpmLike(Server):
             f.write(self.config_text())
 
 
+_sanitizer_reports = []
+
+
 class PhpmgrServer(_FpmLike):
     def __init__(self, tmp, label="phpmgr", **kw):
         super().__init__(tmp, label, **kw)
         self.argv = [PHPMGR_BIN, "start", "-F", "-R", "-c", self.conf]
+        self.san_prefix = os.path.join(tmp, label + ".san")
+        self.san_seen = {}  # file -> bytes already scanned
+        if ASAN:
+            self.argv.append("-n")
+            self.env = dict(os.environ)
+            for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+                self.env[var] = ":".join(filter(None, [self.env.get(var), "log_path="
+                                                       + self.san_prefix]))
+
+    def san_files(self):
+        d = os.path.dirname(self.san_prefix)
+        try:
+            return [os.path.join(d, n) for n in sorted(os.listdir(d))
+                    if n.startswith(os.path.basename(self.san_prefix) + ".")]
+        except OSError:
+            return []
+
+    def log_text(self):
+        return super().log_text() + "".join(read_text(p) for p in self.san_files())
+
+    def kill_group(self):
+        super().kill_group()
+        self.check_sanitizer()
+
+    def check_sanitizer(self):
+        """Report (a FAIL line, and a failed exit) any sanitizer report written by this server's
+        processes since the last check: <label>.san.<pid> files, its stdout/stderr, its log."""
+        for path in self.san_files() + [self.out_path, self.error_log]:
+            text = read_text(path)
+            seen = self.san_seen.get(path, 0)
+            if len(text) < seen:  # a new log of a restart
+                seen = 0
+            self.san_seen[path] = len(text)
+            lines = text[seen:].splitlines()
+            hits = [i for i, ln in enumerate(lines) if SANITIZER_RE.search(ln)]
+            if not hits:
+                continue
+            excerpt = lines[max(0, hits[0] - 2):hits[0] + 60]
+            ours = [ln.strip() for ln in excerpt if re.search(r"#\d+ .* in \S+ (\S*/)?(src|sapi)/", ln)
+                    and "libsanitizer" not in ln]
+            _sanitizer_reports.append(path)
+            print("FAIL: sanitizer-report-%s: %s%s (in %s)\n%s" % (
+                self.label, lines[hits[0]].strip(), (" at " + ours[0]) if ours else "", path,
+                "\n".join("    " + ln for ln in excerpt)), flush=True)
 
 
 class PhpFpmServer(_FpmLike):

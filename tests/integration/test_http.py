@@ -1630,6 +1630,7 @@ def t_xff_untrusted():
 
 @case("worker-crash-502-no-hang")
 def t_crash():
+    H.require_extensions("posix")  # crash.php: posix_kill
     t0 = time.monotonic()
     with conn() as c:
         r = c.request("GET", "/crash.php", timeout=8)
@@ -1651,6 +1652,7 @@ def t_crash():
 
 @case("worker-crash-mid-stream-closes")
 def t_crash_mid():
+    H.require_extensions("posix")  # crash.php: posix_kill
     t0 = time.monotonic()
     with conn() as c:
         c.send(H.build_request("GET", "/crash.php?before=1"))
