@@ -415,6 +415,7 @@ int master_run(struct config *config, const struct master_opts *o)
     }
     free(listeners);
     ring_exit();
+    worker_output_free_all();
     if (cfg->global.pid_file) unlink(cfg->global.pid_file);
     phpw_engine_stop();
     log_notice("exiting, bye-bye!");

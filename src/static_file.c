@@ -164,6 +164,10 @@ void static_file_answer(const struct static_request *sr, struct static_answer *o
                         (iv->len == CGI_DATE_LEN && memcmp(head + iv->off, lm, CGI_DATE_LEN) == 0);
             if (!fresh) ranged = 0;
         }
+        if (ranged == 0) { /* the whole file after all */
+            first = 0;
+            last = size ? size - 1 : 0;
+        }
     }
     if (ranged < 0) {
         close(fd);

@@ -12,6 +12,7 @@
 
 struct output_reader {
     struct op op;
+    struct output_reader *prev, *next; /* every open reader, freed at exit if still reading */
     int fd;
     pid_t pid;
     int is_stderr;
@@ -48,6 +49,24 @@ static void emit(struct output_reader *r, const char *s, size_t n, int cut)
             r->is_stderr ? "stderr" : "stdout", (int)n, s, cut ? "..." : "");
 }
 
+static struct output_reader *readers;
+
+static void reader_free(struct output_reader *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        readers = r->next;
+    if (r->next) r->next->prev = r->prev;
+    close(r->fd);
+    free(r);
+}
+
+void worker_output_free_all(void)
+{
+    while (readers != NULL) reader_free(readers);
+}
+
 void worker_output_close(int fd)
 {
     close(fd);
@@ -71,6 +90,9 @@ void worker_output_watch(int fd, const char *pool, pid_t pid, int is_stderr, int
     size_t pl = strlen(pool);
     if (pl >= sizeof(r->pool)) pl = sizeof(r->pool) - 1;
     memcpy(r->pool, pool, pl);
+    r->next = readers;
+    if (readers) readers->prev = r;
+    readers = r;
     ring_read(&r->op, fd, r->chunk, sizeof(r->chunk), RING_OFF_CURRENT);
 }
 
@@ -79,8 +101,7 @@ void worker_output_complete(const struct completion *c)
     struct output_reader *r = container_of(c->op, struct output_reader, op);
     if (c->res <= 0) {
         if (r->len > 0) emit(r, r->line, r->len, 0);
-        close(r->fd);
-        free(r);
+        reader_free(r);
         return;
     }
     for (int i = 0; i < c->res; i++) {

@@ -18,6 +18,8 @@ void worker_output_close(int fd);
 /* After fork, in the master: read fd and log its lines as the child's. Takes ownership of fd. */
 void worker_output_watch(int fd, const char *pool, pid_t pid, int is_stderr, int decorate,
                          int line_limit);
+/* At exit, after the ring is gone: free readers whose pipe has not reached EOF yet. */
+void worker_output_free_all(void);
 /* OP_WORKER_OUTPUT completions. */
 void worker_output_complete(const struct completion *c);
 
