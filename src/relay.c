@@ -133,8 +133,7 @@ static void on_worker_data(struct worker *w, struct buf *b)
                 buf_queue_push(&r->relayed, b); /* the whole chunk moves, no copy */
                 b = NULL;
             } else if (buf_queue_append(&r->relayed, b->data + off, (size_t)n) < 0) {
-                relay_fail_running(w, 502);
-                worker_broken(w, "its output could not be buffered");
+                worker_broken(w, "its output could not be buffered"); /* answers 502 */
                 break;
             }
             news_list_add(r);

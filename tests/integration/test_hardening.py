@@ -401,6 +401,16 @@ def _after_quit(srv, deadline=60.0):
     return "; ".join(errs) or None
 
 
+def _quit_verdict(srv, errs, quit_at):
+    """The case's failures plus the master's exit after SIGQUIT, or None."""
+    e = _after_quit(srv)
+    if e:
+        errs.append(e)
+    if errs:
+        return "\n".join(errs + ["SIGQUIT sent after %d bytes" % quit_at])
+    return None
+
+
 def t_sigquit_slow_reader(c, pool_extra=""):
     srv = c.start(pool_extra=pool_extra)
     want = pattern(20)
@@ -455,12 +465,7 @@ def t_sigquit_slow_reader(c, pool_extra=""):
         e = body_mismatch(r.body, want)
         if e:
             errs.append(e)
-    e = _after_quit(srv)
-    if e:
-        errs.append(e)
-    if errs:
-        return "\n".join(errs + ["SIGQUIT sent after %d bytes" % quit_at])
-    return None
+    return _quit_verdict(srv, errs, quit_at)
 
 
 def t_sigquit_slow_reader_fcgi(c):
@@ -509,12 +514,7 @@ def t_sigquit_slow_reader_fcgi(c):
     e = body_mismatch(body, want)
     if e:
         errs.append(e)
-    e = _after_quit(srv)
-    if e:
-        errs.append(e)
-    if errs:
-        return "\n".join(errs + ["SIGQUIT sent after %d bytes" % quit_at])
-    return None
+    return _quit_verdict(srv, errs, quit_at)
 
 
 # --------------------------------------------------------------------------------------------
