@@ -140,13 +140,22 @@ static void post_recv(struct conn *c)
     c->inflight++;
 }
 
-/* Let the protocol parse what is buffered, unless it must not now. */
+/* Let the protocol parse what is buffered, unless it must not now. After the client's FIN,
+ * requests it sent before are still answered in turn; once nothing open is left and what remains
+ * cannot be parsed further (an incomplete request), the connection closes after its output. */
 static void run_input(struct conn *c)
 {
-    if (!conn_can_parse(c) || c->in_input || c->in_off >= c->in_len) return;
-    c->in_input = 1;
-    c->proto->on_input(c);
-    c->in_input = 0;
+    if (!conn_can_parse(c) || c->in_input) return;
+    if (c->in_off < c->in_len) {
+        c->in_input = 1;
+        c->proto->on_input(c);
+        c->in_input = 0;
+    }
+    if (!c->read_closed || !conn_can_parse(c)) return;
+    if (c->req == NULL)
+        conn_close_after_output(c, 0);
+    else if (!request_complete(c->req))
+        conn_kill(c); /* cut off mid-request: it can never be complete */
 }
 
 void conn_accepted(struct pool *pool, int fd, enum conn_kind kind, const void *ctx)
@@ -386,7 +395,7 @@ void conn_finish_request(struct conn *c, struct request *r, int keep)
         request_release(r, REQ_HELD_BY_CONN);
     }
     if (c->dead) return;
-    if (!keep || c->closing || c->read_closed)
+    if (!keep || c->closing)
         conn_close_after_output(c, c->in_len > c->in_off); /* unread bytes: let it read ours */
     else
         conn_resume_input(c);
@@ -531,7 +540,8 @@ static void on_received(struct conn *c, int res)
             conn_kill(c);
             return;
         }
-        c->proto->on_eof(c);
+        if (c->proto->on_eof) c->proto->on_eof(c);
+        if (!c->dead) run_input(c);
         return;
     }
     c->in_len += (size_t)res;
@@ -597,11 +607,19 @@ void conn_stop_all(int graceful)
     struct conn *c = all_conns;
     while (c != NULL) {
         struct conn *next = c->next;
-        /* Graceful: what is open runs to its end and its output is sent; nothing new is read. */
-        if (graceful && !c->lingering && !output_done(c))
-            conn_close_after_output(c, 0);
-        else
+        /* Graceful: what is open runs to its end and its output is sent, a lingering close goes
+         * on (bounded), nothing new is read. */
+        if (!graceful) {
             conn_kill(c);
+        } else if (!c->lingering) {
+            if (c->proto->on_stop) c->proto->on_stop(c);
+            if (c->dead)
+                ;
+            else if (output_done(c))
+                conn_kill(c);
+            else
+                conn_close_after_output(c, 0);
+        }
         c = next;
     }
 }

@@ -19,7 +19,9 @@ struct conn_proto {
     /* New bytes are in c->in[in_off..in_len): consume what forms complete units, advancing in_off
      * (the caller compacts). Stop while conn_can_parse(c) is false. */
     void (*on_input)(struct conn *c);
-    /* The client sent FIN (it may only have half-closed). */
+    /* The client sent FIN (it may only have half-closed): c->read_closed is set. Requests it sent
+     * before are still parsed and answered in turn afterwards (see run_input in conn.c). May be
+     * NULL. */
     void (*on_eof)(struct conn *c);
     /* Worker output (FastCGI records, ids already the client's) for c's open request. */
     void (*on_worker_data)(struct conn *c, struct buf *b);
@@ -28,6 +30,9 @@ struct conn_proto {
     void (*on_request_failed)(struct conn *c, struct request *r, int status);
     /* The file given to conn_send_file() is all sent. May be NULL. */
     void (*on_file_sent)(struct conn *c);
+    /* Graceful stop: a request still arriving gets its refusal (503) now, as the pool takes no
+     * new request; the caller then closes after the output. May be NULL. */
+    void (*on_stop)(struct conn *c);
     /* Periodic check: timeouts. May be NULL. */
     void (*on_tick)(struct conn *c, uint64_t now_ms);
     /* Free protocol state. May be NULL. */

@@ -122,12 +122,7 @@ static int params_valid(const struct request *r)
 static void maybe_submit(struct conn *c)
 {
     struct request *r = c->req;
-    if (r->params_done && r->stdin_done) conn_submit(c);
-}
-
-static int request_complete(const struct request *r)
-{
-    return r->params_done && r->stdin_done;
+    if (request_complete(r)) conn_submit(c);
 }
 
 static void on_abort(struct conn *c, struct request *r)
@@ -139,6 +134,16 @@ static void on_abort(struct conn *c, struct request *r)
     send_end_request(c, id, FCGI_REQUEST_COMPLETE);
 }
 
+/* Answer status to r, still arriving, and let go of it; unless keep, close after the answer
+ * (lingering: the client may still be sending). */
+static void refuse_arriving(struct conn *c, struct request *r, int status, int keep)
+{
+    send_error_response(c, r->client_id, status);
+    c->req = NULL;
+    request_release(r, REQ_HELD_BY_CONN);
+    if (!keep) conn_close_after_output(c, 1);
+}
+
 /* A body past fastcgi.max_body_size: 413, and the rest of its STDIN is ignored (records for a
  * request that is not open are dropped). */
 static void body_too_large(struct conn *c, struct request *r)
@@ -147,11 +152,7 @@ static void body_too_large(struct conn *c, struct request *r)
     log_warning("[pool %s] fd %d: FastCGI request body larger than fastcgi.max_body_size (%lld "
                 "bytes): answering 413",
                 pool_name(c->pool), c->fd, pc->fcgi_max_body_size);
-    send_error_response(c, r->client_id, 413);
-    int keep = r->keep_conn;
-    c->req = NULL;
-    request_release(r, REQ_HELD_BY_CONN);
-    if (!keep) conn_close_after_output(c, 1);
+    refuse_arriving(c, r, 413, r->keep_conn);
 }
 
 static void on_record(struct conn *c, const struct fcgi_record *rec)
@@ -193,7 +194,7 @@ static void on_record(struct conn *c, const struct fcgi_record *rec)
             return;
         }
         long long limit = pool_config(c->pool)->fcgi_max_body_size;
-        if (limit > 0 && (long long)(r->body_len + rec->content_len) > limit) {
+        if (limit > 0 && (long long)(r->body_content_len + rec->content_len) > limit) {
             body_too_large(c, r);
             return;
         }
@@ -235,22 +236,19 @@ static void fcgi_input(struct conn *c)
     }
 }
 
-static void fcgi_eof(struct conn *c)
+/* Graceful stop: a request still arriving is refused now (the client reads the 503 while we
+ * linger); a complete one runs to its end. */
+static void fcgi_stop(struct conn *c)
 {
-    /* A request still arriving can never complete; one that is complete is answered (the client
-     * may only have half-closed), and the connection closes after it. */
-    if (c->req != NULL && !request_complete(c->req)) {
-        conn_kill(c);
-        return;
-    }
-    conn_close_after_output(c, 0);
+    struct request *r = c->req;
+    if (r != NULL && !request_complete(r)) refuse_arriving(c, r, 503, 0);
 }
 
 const struct conn_proto fcgi_conn_proto = {
     .name = "fastcgi",
     .on_input = fcgi_input,
-    .on_eof = fcgi_eof,
     .on_worker_data = fcgi_worker_data,
     .on_request_done = fcgi_request_done,
     .on_request_failed = fcgi_request_failed,
+    .on_stop = fcgi_stop,
 };

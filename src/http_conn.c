@@ -636,13 +636,11 @@ static void response_complete(struct conn *c, int keep)
 
 /* The client sent FIN. While its request waits or runs that means it left (nginx answers 499
  * and drops the upstream request): the queued request is dropped, the running script sees the
- * abort. Otherwise what is being sent still goes out, then the connection closes. */
+ * abort. Unless it pipelined more requests first: like nginx, which looks for a FIN only past
+ * the bytes it has not read, those are answered in turn before the close. */
 static void http_eof(struct conn *c)
 {
-    if (c->req != NULL)
-        conn_kill(c);
-    else
-        conn_close_after_output(c, 0);
+    if (c->req != NULL && c->in_off >= c->in_len) conn_kill(c);
 }
 
 static void send_head(struct conn *c, int64_t body_len)
@@ -819,6 +817,20 @@ static void serve_static(struct conn *c, const uint8_t *head)
     conn_send_file(c, a.fd, a.off, a.len);
 }
 
+/* Graceful stop: a request whose head or body is still arriving is refused now (lingering, so
+ * the client reads the 503 rather than a reset); one already with a worker runs to its end. */
+static void http_stop(struct conn *c)
+{
+    struct http_state *s = st(c);
+    if (s->stage == HS_HEAD && c->in_len > c->in_off) {
+        s->keep_alive = 0; /* the head's flags are the last request's */
+        s->is_head = 0;
+    } else if (s->stage != HS_BODY) {
+        return;
+    }
+    answer_simple(c, 503, 0);
+}
+
 /* ---- timeouts ---- */
 
 static void http_tick(struct conn *c, uint64_t now)
@@ -851,6 +863,7 @@ const struct conn_proto http_conn_proto = {
     .on_request_done = http_request_done,
     .on_request_failed = http_request_failed,
     .on_file_sent = http_file_sent,
+    .on_stop = http_stop,
     .on_tick = http_tick,
     .on_free = http_free,
 };

@@ -132,6 +132,17 @@ void pool_spawn_due(struct pool *p)
     p->respawn_due = pending;
 }
 
+/* Stopping with no worker left to take them: every queued request is answered 503. */
+static void refuse_queued(struct pool *p)
+{
+    struct request *r;
+    while ((r = p->queue_head) != NULL) {
+        dispatch_unqueue(p, r);
+        relay_news(r, REQ_NEWS_FAILED, 503);
+        request_release(r, REQ_HELD_BY_POOL);
+    }
+}
+
 /* Close the master's end once the process is reaped and no op is in flight; then plan the
  * respawn (done between batches by pool_spawn_due()). */
 void worker_maybe_finish(struct worker *w)
@@ -143,7 +154,12 @@ void worker_maybe_finish(struct worker *w)
     buf_put(w->rbuf);
     w->rbuf = NULL;
     w->state = W_EMPTY;
-    if (p->stopping) return;
+    if (p->stopping) {
+        /* The queue waits for the workers finishing their last request; the last one to go
+         * (one that died, say) leaves none to serve it. */
+        if (pool_live_workers(p) == 0) refuse_queued(p);
+        return;
+    }
     uint64_t now = clock_ms();
     int crashed_early = !w->planned_exit && now - w->spawned_ms < RESPAWN_QUICK_DEATH_MS;
     w->respawn_at_ms = crashed_early ? now + RESPAWN_DELAY_MS : now;
@@ -301,14 +317,7 @@ void pool_reload(struct pool *p)
 void pool_stop(struct pool *p, int graceful)
 {
     p->stopping = graceful ? 1 : 2;
-    if (!graceful) {
-        struct request *r;
-        while ((r = p->queue_head) != NULL) {
-            dispatch_unqueue(p, r);
-            relay_news(r, REQ_NEWS_FAILED, 503);
-            request_release(r, REQ_HELD_BY_POOL);
-        }
-    }
+    if (!graceful) refuse_queued(p);
     for (int i = 0; i < p->n_workers; i++) {
         struct worker *w = &p->workers[i];
         if (w->state == W_EMPTY) continue;

@@ -167,6 +167,7 @@ int request_add_stdin(struct request *r, const uint8_t *data, size_t len)
     if (len > 0) memcpy(at + FCGI_HEADER_LEN, data, len);
     r->body_mem_len += rec;
     r->body_len += rec;
+    r->body_content_len += len;
     /* The terminator: the whole body is in the file before a worker sees any of it. */
     if (r->body_fd >= 0 && len == 0) return spool_flush(r);
     return 0;

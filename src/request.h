@@ -50,6 +50,7 @@ struct request {
      * not written yet. body_len counts them all, body_mem_len those in body[]. */
     uint8_t *body;
     size_t body_len, body_mem_len, body_cap;
+    uint64_t body_content_len; /* the body's own bytes, without framing (fastcgi.max_body_size) */
     int body_fd; /* -1: the body is in memory */
     const struct body_spool *spool;
     uint64_t queued_ms;
@@ -61,6 +62,12 @@ struct request {
 static inline uint16_t request_worker_id(const struct request *r)
 {
     return r->keep_conn ? 2 : 1;
+}
+
+/* Every record of the request has arrived (its PARAMS and STDIN are ended). */
+static inline int request_complete(const struct request *r)
+{
+    return r->params_done && r->stdin_done;
 }
 
 /* A spooled body moves through memory in pieces of this size (written, then read back). */

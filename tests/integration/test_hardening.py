@@ -19,7 +19,14 @@
   http_allowed_clients / allowed_clients_v4mapped
   user_typo / user_numeric             pool user resolved up front (typos refused, numeric accepted);
   read_timeout / fcgi_body_limit / fcgi_send_timeout   new pool keys (request.read_timeout,
-                                       fastcgi.max_body_size, fastcgi.send_timeout).
+                                       fastcgi.max_body_size, fastcgi.send_timeout);
+  fcgi_body_limit_exact                the limit counts body bytes: a body of exactly the limit passes;
+  http_half_close_pipelined / fcgi_half_close_pipelined   requests pipelined before the client's
+                                       FIN are all answered, then the connection closes;
+  sigquit_body_arriving / sigquit_fcgi_body_arriving   SIGQUIT while a request body is arriving:
+                                       503 at once, and the master does not wait out
+                                       process_control_timeout;
+  stop_last_worker_dies                a stopping pool whose last worker dies answers its queue 503.
 
 Every case starts its own phpmgr (fresh ports, a copy of tests/fixtures/hardening as docroot) and
 stops it. PHPMGR_BIN selects the binary; HARDEN_ONLY=regex runs the matching cases;
@@ -1517,6 +1524,237 @@ def t_sigquit_slow_reader_no_temp(c):
 
 # --------------------------------------------------------------------------------------------
 
+
+# --------------------------------------------------------------------------------------------
+# Review findings: a half-close after pipelined requests; stop while a request is arriving; the
+# FastCGI body limit counts body bytes; a stopping pool that loses its last worker.
+
+def split_http_responses(raw):
+    """The responses in raw, one after another (Content-Length framed), and what is left."""
+    out = []
+    while raw:
+        end = raw.find(b"\r\n\r\n")
+        if end < 0:
+            break
+        m = re.search(rb"\r\ncontent-length: *(\d+)", raw[:end + 2], re.I)
+        n = int(m.group(1)) if m else 0
+        if len(raw) < end + 4 + n:
+            break
+        out.append(H.parse_http_response(raw[:end + 4 + n]))
+        raw = raw[end + 4 + n:]
+    return out, raw
+
+
+def t_http_half_close_pipelined(c):
+    srv = c.start()
+    # A static file big enough that sending it holds the connection's input (a splice).
+    with open(os.path.join(srv.docroot, "big.bin"), "wb") as f:
+        f.write(pattern(2))
+    reqs = [("/hello.php?marker=one", b"marker=one"), ("/big.bin", None),
+            ("/static.txt", None), ("/hello.php?marker=two", b"marker=two")]
+    data = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p, _ in reqs)
+    s = socket.create_connection((H.LOOPBACK, srv.http_port), timeout=10)
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        raw, eof = _read_all(s, H.Deadline(15))
+    finally:
+        s.close()
+    got, rest = split_http_responses(raw)
+    errs = []
+    if not eof:
+        errs.append("no close within 15 s")
+    if len(got) != len(reqs):
+        errs.append("%d of the %d pipelined requests answered before the close (%d bytes left "
+                    "over): %s" % (len(got), len(reqs), len(rest),
+                                   ", ".join("%d" % r.status for r in got)))
+    for (path, needle), r in zip(reqs, got):
+        if r.status != 200:
+            errs.append("%s: status %d" % (path, r.status))
+        elif needle and needle not in r.body:
+            errs.append("%s: body %r" % (path, r.body[:100]))
+        elif path == "/big.bin" and r.body != pattern(2):
+            errs.append("/big.bin: body differs (%d bytes)" % len(r.body))
+    return "\n".join(errs) or None
+
+
+def t_fcgi_half_close_pipelined(c):
+    srv = c.start(http=False)
+    doc = srv.docroot
+
+    def req(rid, marker, keep):
+        return (H.fcgi_record(H.FCGI_BEGIN_REQUEST, rid,
+                              struct.pack("!HB5x", H.FCGI_RESPONDER, H.FCGI_KEEP_CONN if keep else 0))
+                + H.fcgi_params_bytes(rid, params(doc, "/hello.php", "marker=" + marker))
+                + H.fcgi_stream(H.FCGI_STDIN, rid, b""))
+
+    with H.FcgiConn(srv.port) as fc:
+        fc.send(req(1, "one", True) + req(2, "two", True))
+        fc.sock.shutdown(socket.SHUT_WR)
+        try:
+            r1 = fc.read_response(1, 10)
+        except socket.timeout:
+            return "request 1: no answer within 10 s after the client's shutdown(SHUT_WR)"
+        e = expect_fcgi_ok(r1, b"marker=one", "request 1")
+        if e:
+            return e
+        try:
+            r2 = fc.read_response(2, 10)
+        except socket.timeout:
+            return "request 2 (pipelined, then FIN): no answer within 10 s"
+        return expect_fcgi_ok(r2, b"marker=two", "request 2 (pipelined, then FIN)")
+
+
+STOP_WAIT = 30  # process_control_timeout in the stop cases: the old failure waited all of it
+
+
+def t_sigquit_body_arriving(c):
+    srv = c.start(global_extra="process_control_timeout = %d" % STOP_WAIT)
+    s = socket.create_connection((H.LOOPBACK, srv.http_port), timeout=10)
+    try:
+        s.sendall(b"POST /body.php HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        # The 100 Continue says the head is parsed and the body is awaited.
+        cont = b""
+        dl = H.Deadline(10)
+        while b"\r\n\r\n" not in cont and not dl.expired():
+            s.settimeout(max(0.01, dl.left()))
+            b = s.recv(4096)
+            if not b:
+                break
+            cont += b
+        if not cont.startswith(b"HTTP/1.1 100"):
+            return "no 100 Continue: %r" % cont[:200]
+        s.sendall(b"x" * 1000)
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGQUIT)
+        raw, eof = _read_all(s, H.Deadline(15))
+    finally:
+        s.close()
+    errs = []
+    try:
+        r = H.parse_http_response(raw)
+        if r.status != 503:
+            errs.append("status %d, expected 503" % r.status)
+    except H.HttpError as e:
+        errs.append("no answer to the request still arriving (%s, %d bytes): %s"
+                    % ("closed" if eof else "no close", len(raw), e))
+    rc = srv.wait_exit(STOP_WAIT / 2)
+    if rc is None:
+        errs.append("master still running %.1fs after SIGQUIT" % (time.monotonic() - t0))
+    elif rc != 0:
+        errs.append("master exit status %s" % rc)
+    return "\n".join(errs) or None
+
+
+def t_sigquit_fcgi_body_arriving(c):
+    srv = c.start(http=False, global_extra="process_control_timeout = %d" % STOP_WAIT)
+    fc = H.FcgiConn(srv.port, timeout=10)
+    try:
+        p = params(srv.docroot, "/body.php", method="POST",
+                   content_type="application/octet-stream", content_length=100000)
+        fc.send(H.fcgi_record(H.FCGI_BEGIN_REQUEST, 1, struct.pack("!HB5x", H.FCGI_RESPONDER, 0))
+                + H.fcgi_params_bytes(1, p) + H.fcgi_stream(H.FCGI_STDIN, 1, b"y" * 1000,
+                                                            terminate=False))
+        # An ordering barrier: once the master has answered a request on a second connection,
+        # it has long read the first connection's bytes.
+        e = expect_fcgi_ok(H.fcgi_request(srv.port, params(srv.docroot, "/hello.php")),
+                           what="barrier request")
+        if e:
+            return e
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGQUIT)
+        try:
+            res = fc.read_response(1, 15)
+        except socket.timeout:
+            return "no answer within 15 s after SIGQUIT to the request still arriving"
+    finally:
+        fc.close()
+    errs = []
+    status, _, _ = res.cgi() if res.stdout else (None, None, None)
+    if status != 503 or not res.ended:
+        errs.append("expected a 503 and END_REQUEST, got status %s, %r" % (status, res))
+    rc = srv.wait_exit(STOP_WAIT / 2)
+    if rc is None:
+        errs.append("master still running %.1fs after SIGQUIT" % (time.monotonic() - t0))
+    elif rc != 0:
+        errs.append("master exit status %s" % rc)
+    return "\n".join(errs) or None
+
+
+def t_fcgi_body_limit_exact(c):
+    srv, err = _start_new_key(c, "fastcgi.max_body_size = 1k", http=False,
+                              pool_extra="fastcgi.max_body_size = 1k")
+    if err:
+        return err
+    errs = []
+    for size, want in ((1024, 200), (1025, 413)):
+        body = b"z" * size
+        p = params(srv.docroot, "/body.php", method="POST",
+                   content_type="application/octet-stream", content_length=size)
+        res = H.fcgi_request(srv.port, p, stdin=body, timeout=10)
+        status, _, out = res.cgi()
+        status = status or 200
+        if status != want:
+            errs.append("a %d-byte body under a 1024-byte limit: status %s, expected %d (%r)"
+                        % (size, status, want, out[:100]))
+        elif want == 200 and b"len=%d " % size not in out:
+            errs.append("a %d-byte body: the script saw %r" % (size, out[:100]))
+    return "\n".join(errs) or None
+
+
+def worker_pids(master_pid):
+    pids = []
+    try:
+        with open("/proc/%d/task/%d/children" % (master_pid, master_pid)) as f:
+            pids = [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return pids
+
+
+def t_stop_last_worker_dies(c):
+    mark = os.path.join(c.tmp, "marks.log")
+    open(mark, "w").close()
+    os.chmod(mark, 0o666)
+    srv = c.start(max_children=1, global_extra="process_control_timeout = %d" % STOP_WAIT,
+                  pool_extra="env[HARDEN_MARK] = " + mark)
+    a = socket.create_connection((H.LOOPBACK, srv.http_port), timeout=10)
+    b = socket.create_connection((H.LOOPBACK, srv.http_port), timeout=10)
+    try:
+        a.sendall(b"GET /slow.php?id=A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        if not H.wait_until(lambda: "start A" in H.read_text(mark), 10):
+            return "the running request never started"
+        b.sendall(b"GET /hello.php HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        # Barrier: the master answers a static file itself; by then it has read b's request,
+        # which waits in the queue behind A on the only worker.
+        r = http_get(srv.http_port, "/static.txt")
+        if r.status != 200:
+            return "barrier static request: status %d" % r.status
+        workers = worker_pids(srv.proc.pid)
+        if len(workers) != 1:
+            return "expected one worker, found %r" % workers
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGQUIT)
+        os.kill(workers[0], signal.SIGKILL)
+        raw, eof = _read_all(b, H.Deadline(10))
+    finally:
+        a.close()
+        b.close()
+    errs = []
+    try:
+        r = H.parse_http_response(raw)
+        if r.status != 503:
+            errs.append("the queued request: status %d, expected 503" % r.status)
+    except H.HttpError as e:
+        errs.append("the queued request got no answer within 10 s of its pool's last worker "
+                    "dying (%s): %s" % ("closed" if eof else "no close", e))
+    rc = srv.wait_exit(STOP_WAIT / 2)
+    if rc is None:
+        errs.append("master still running %.1fs after SIGQUIT" % (time.monotonic() - t0))
+    return "\n".join(errs) or None
+
+
 CASES = [
     ("flood_http", t_flood_http),
     ("flood_fcgi_get_values", t_flood_fcgi),
@@ -1543,6 +1781,12 @@ CASES = [
     ("read_timeout", t_read_timeout),
     ("fcgi_body_limit", t_fcgi_body_limit),
     ("fcgi_send_timeout", t_fcgi_send_timeout),
+    ("http_half_close_pipelined", t_http_half_close_pipelined),
+    ("fcgi_half_close_pipelined", t_fcgi_half_close_pipelined),
+    ("sigquit_body_arriving", t_sigquit_body_arriving),
+    ("sigquit_fcgi_body_arriving", t_sigquit_fcgi_body_arriving),
+    ("fcgi_body_limit_exact", t_fcgi_body_limit_exact),
+    ("stop_last_worker_dies", t_stop_last_worker_dies),
 ]
 
 
