@@ -1,4 +1,5 @@
-/* The PHP functions php-fpm provides (fpm_main.stub.php), with the same signatures. */
+/* The PHP functions php-fpm provides (fpm_main.stub.php), with the same signatures, and phpmgr's
+ * own (sapi/php/phpmgr.stub.php). */
 #include "phpw.h"
 #include "phpw_int.h"
 
@@ -14,7 +15,7 @@ static PHP_FUNCTION(fastcgi_finish_request)
     ZEND_PARSE_PARAMETERS_NONE();
 
     struct phpw_req *rq = phpw_current();
-    if (rq == NULL) RETURN_FALSE;
+    if (rq == NULL || rq->in_bootstrap) RETURN_FALSE;
     /* php-fpm answers a second call with true while its client connection stays open (nginx
      * fastcgi_keep_conn), false once it closed it; the master says which by the request id. */
     if (rq->ended) RETURN_BOOL(rq->fcgx.requestId == PHPW_REQUEST_ID_KEEP_CONN);
@@ -57,6 +58,27 @@ static PHP_FUNCTION(fpm_get_status)
     RETURN_FALSE;
 }
 
+/* The worker's slot in its pool, from 0: stable across the worker's replacements. */
+static PHP_FUNCTION(phpmgr_worker_id)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    RETURN_LONG(phpw_worker_id);
+}
+
+/* Requests this worker process accepted so far, the current one included. */
+static PHP_FUNCTION(phpmgr_request_count)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    RETURN_LONG(phpw_request_count());
+}
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_phpmgr_handle_request, 0, 1, _IS_BOOL, 0)
+ZEND_ARG_TYPE_INFO(0, handler, IS_CALLABLE, 0)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_phpmgr_int, 0, 0, IS_LONG, 0)
+ZEND_END_ARG_INFO()
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fastcgi_finish_request, 0, 0, _IS_BOOL, 0)
 ZEND_END_ARG_INFO()
 
@@ -72,6 +94,10 @@ const zend_function_entry phpw_functions[] = {
     PHP_FE(apache_request_headers, arginfo_apache_request_headers)
     PHP_FALIAS(getallheaders, apache_request_headers, arginfo_apache_request_headers)
     PHP_FE(fpm_get_status, arginfo_fpm_get_status)
+    PHP_FE(phpmgr_handle_request, arginfo_phpmgr_handle_request)
+    PHP_FALIAS(frankenphp_handle_request, phpmgr_handle_request, arginfo_phpmgr_handle_request)
+    PHP_FE(phpmgr_worker_id, arginfo_phpmgr_int)
+    PHP_FE(phpmgr_request_count, arginfo_phpmgr_int)
     PHP_FE_END
 };
 /* clang-format on */

@@ -18,8 +18,12 @@ struct phpw_engine_opts {
  * err. Call once, in the master, before forking workers. */
 int phpw_engine_start(const struct phpw_engine_opts *opts, char *err, size_t errlen);
 
-/* Shut the engine down (master at exit, worker after its loop). */
+/* Shut the engine down (the master at exit). */
 void phpw_engine_stop(void);
+
+/* End a worker process with code: what a full engine shutdown does that is visible outside the
+ * process (persistent connections closed, stdio flushed), and none of the rest. Never returns. */
+_Noreturn void phpw_worker_exit(int code);
 
 /* PHP's version string, e.g. "8.2.36". Valid after phpw_engine_start(). */
 const char *phpw_php_version(void);
@@ -37,6 +41,13 @@ struct phpw_worker_opts {
     size_t n_ini;
     const char *const *limit_extensions; /* NULL-terminated; NULL or empty list: no limit */
     int log_limit; /* [global] log_limit: longest log line, as php-fpm; 0 means its default 1024 */
+    /* Resident mode (worker.mode = resident): bootstrap is run once and serves requests through
+     * phpmgr_handle_request(); NULL for classic mode. */
+    const char *bootstrap;
+    int worker_id;          /* the worker's slot in its pool, 0-based (phpmgr_worker_id()) */
+    long max_requests;      /* leave after this many requests; 0: no limit */
+    long long memory_limit; /* leave once PHP holds more than this after a request; 0: off */
+    int leak_check;         /* warn when the memory kept after requests grows steadily */
 };
 
 /* The worker's side of the FastCGI channel (contract with the master, see src/):
@@ -66,10 +77,15 @@ struct phpw_worker_opts {
  * request sent); the worker's next output then fails as php-fpm's write to a closed socket does
  * (connection_aborted(), ignore_user_abort). A stale signal for an earlier request is ignored. */
 #define PHPW_APP_STATUS_FINISHED 0xFFFFFFFEu
+/* A resident worker's END_REQUEST (the last one of a request) with this appStatus: the response
+ * is complete and the worker leaves now (worker.max_requests, worker.memory_limit, a fatal error
+ * in a handler); it must be sent nothing more. The client gets appStatus 0. */
+#define PHPW_APP_STATUS_LEAVING 0xFFFFFFFDu
 
-/* Worker main loop (classic mode): accept requests on opts->fd with libfcgi (keep-conn), run each
- * through php_request_startup / php_execute_script / php_request_shutdown, and return 0 when the
- * master closes the channel. Returns non-zero on a setup failure. */
+/* Worker main loop. Resident mode (opts->bootstrap): run the bootstrap, which takes requests
+ * with phpmgr_handle_request(). Classic mode: accept requests on opts->fd with libfcgi (keep-conn),
+ * run each through php_request_startup / php_execute_script / php_request_shutdown, and return 0
+ * when the master closes the channel. Returns non-zero on a setup failure. */
 int phpw_worker_run(const struct phpw_worker_opts *opts);
 
 #endif

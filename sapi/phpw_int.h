@@ -5,7 +5,8 @@
  *   request.c    per-request SAPI callbacks: request info, $_SERVER, I/O, headers, logging
  *   ini.c        php_value / php_admin_value: pool values once per worker, PHP_VALUE per request
  *   functions.c  fastcgi_finish_request(), apache_request_headers(), getallheaders(), ...
- *   worker.c     the libfcgi loop and the request lifecycle */
+ *   worker.c     the libfcgi loop and the request lifecycle
+ *   resident.c   resident mode: the bootstrap, phpmgr_handle_request() and the per-request reset */
 #ifndef PHPMGR_PHPW_INT_H
 #define PHPMGR_PHPW_INT_H
 
@@ -21,6 +22,7 @@
 #include "SAPI.h"
 
 #include "../src/version.h" /* PHPMGR_VERSION_STRING, shared with the manager */
+#include "phpw.h"
 
 /* ---- params.c ---- */
 
@@ -68,6 +70,10 @@ struct phpw_req {
     bool ended;          /* END_REQUEST sent: later output is discarded */
     bool finished_early; /* ended by fastcgi_finish_request(): an "idle" END_REQUEST follows */
     bool log_started;    /* a message went to FastCGI stderr: the next one is joined with "; " */
+    bool in_bootstrap;   /* resident mode, between requests: no FastCGI request is open, output
+                            goes to stdout (the error log) and no header is sent */
+    bool leaving;        /* resident mode: the worker leaves after this request (its last
+                            END_REQUEST says PHPW_APP_STATUS_LEAVING) */
 };
 
 /* SG(server_context) points here while a request runs, and is NULL otherwise. */
@@ -129,6 +135,34 @@ char *phpw_sapi_read_cookies(void);
 void phpw_sapi_register_variables(zval *track_vars_array);
 void phpw_sapi_log_message(const char *message, int syslog_type);
 zend_result phpw_sapi_get_request_time(double *request_time);
+
+/* ---- worker.c: the request lifecycle pieces resident.c shares ---- */
+
+/* Wait for the master's next request and accept it; 0, or -1 when the channel closed or failed
+ * (the worker leaves). */
+int phpw_accept(struct phpw_req *rq);
+/* A request was accepted: count it (SIGURG sequence), reset rq, load its params, and set
+ * SG(server_context) and SG(request_info) from them. 0, or -1 when out of memory. */
+int phpw_request_begin(struct phpw_req *rq);
+/* After the script ran: close a body file, apply fastcgi.error_header, free path_translated. */
+void phpw_request_finish_script(struct phpw_req *rq);
+/* The "idle now" END_REQUEST after fastcgi_finish_request() (see phpw.h), with app_status 0 or
+ * PHPW_APP_STATUS_LEAVING. 0, or -1 when the channel failed. */
+int phpw_write_idle_record(struct phpw_req *rq, uint32_t app_status);
+/* The worker's slot in its pool (phpmgr_worker_id()) and the requests it accepted so far,
+ * the current one included (phpmgr_request_count()). */
+extern int phpw_worker_id;
+long phpw_request_count(void);
+
+/* ---- resident.c ---- */
+
+/* Resident mode: run opts->bootstrap in one long request; it serves requests through
+ * phpmgr_handle_request(). Returns 0 when the worker leaves as planned, 1 after a failure. */
+int phpw_resident_run(const struct phpw_worker_opts *opts);
+/* In a resident worker (phpmgr_handle_request() exists for it). */
+extern bool phpw_resident;
+
+PHP_FUNCTION(phpmgr_handle_request);
 
 /* ---- worker.c: logging as a php-fpm child does ---- */
 

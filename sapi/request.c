@@ -297,6 +297,9 @@ void phpw_init_request_info(struct phpw_req *rq)
     }
 
     char *ini = P("PHP_VALUE");
+    /* In a resident worker a change would outlive the request (nothing undoes it before the
+     * worker ends): PHP_VALUE is for classic workers only. */
+    if (phpw_resident) return;
     if (ini) phpw_ini_apply_request(ini, 0);
     ini = P("PHP_ADMIN_VALUE");
     if (ini) phpw_ini_apply_request(ini, 1);
@@ -364,6 +367,8 @@ void phpw_sapi_register_variables(zval *track_vars_array)
 {
     /* As in CGI, the environment is part of the server variables. */
     php_import_environment_variables(track_vars_array);
+    /* FrankenPHP's worker scripts (Laravel Octane, Symfony Runtime) check it */
+    if (phpw_resident) php_register_variable_safe("FRANKENPHP_WORKER", "1", 1, track_vars_array);
 
     struct phpw_req *rq = phpw_current();
     char *php_self;
@@ -522,8 +527,9 @@ int phpw_out_write(struct phpw_req *rq, const char *buf, size_t len)
 size_t phpw_sapi_ub_write(const char *str, size_t len)
 {
     struct phpw_req *rq = phpw_current();
-    if (rq == NULL) {
-        /* No request (in the master, e.g. a startup error): stdout, as php-fpm before fork. */
+    if (rq == NULL || rq->in_bootstrap) {
+        /* No request (in the master, e.g. a startup error): stdout, as php-fpm before fork. A
+         * resident bootstrap between requests writes there too, as the CLI's echo would. */
         size_t done = 0;
         while (done < len) {
             ssize_t w = write(STDOUT_FILENO, str + done, len - done);
@@ -544,7 +550,7 @@ size_t phpw_sapi_ub_write(const char *str, size_t len)
 void phpw_sapi_flush(void *server_context)
 {
     struct phpw_req *rq = server_context;
-    if (rq == NULL || rq->ended) return;
+    if (rq == NULL || rq->ended || rq->in_bootstrap) return;
     if (phpw_client_gone || FCGX_FFlush(rq->fcgx.out) < 0) php_handle_aborted_connection();
 }
 
@@ -587,6 +593,8 @@ int phpw_sapi_send_headers(sapi_headers_struct *sapi_headers)
     sapi_header_struct *h;
 
     if (SG(request_info).no_headers == 1) return SAPI_HEADER_SENT_SUCCESSFULLY;
+    struct phpw_req *rq = phpw_current();
+    if (rq == NULL || rq->in_bootstrap) return SAPI_HEADER_SENT_SUCCESSFULLY;
 
     if (phpw_cgi.nph || SG(sapi_headers).http_response_code != 200) {
         bool has_status = false;
@@ -720,6 +728,9 @@ static void activate_user_config(char *path, size_t path_len, const char *doc_ro
 int phpw_sapi_activate(void)
 {
     struct phpw_req *rq = phpw_current();
+    /* Resident workers: per-directory ini would stack up request after request (only the
+     * engine's shutdown undoes it), so php.ini's [PATH=]/[HOST=] and .user.ini are not read. */
+    if (phpw_resident) return SUCCESS;
     if (rq == NULL || !SG(request_info).path_translated) return FAILURE;
 
     if (php_ini_has_per_host_config()) {
@@ -771,6 +782,7 @@ int phpw_sapi_deactivate(void)
     /* Called during php_request_shutdown() once STDIN is consumed up to CONTENT_LENGTH: the
      * response is complete, so the master learns it now, before the memory cleanup. */
     struct phpw_req *rq = phpw_current();
-    if (SG(sapi_started) && rq != NULL && !rq->ended) phpw_end_response(rq, 0);
+    if (SG(sapi_started) && rq != NULL && !rq->ended && !rq->in_bootstrap)
+        phpw_end_response(rq, rq->leaving ? PHPW_APP_STATUS_LEAVING : 0);
     return SUCCESS;
 }

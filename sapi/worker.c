@@ -20,6 +20,7 @@
 #include "zend_signal.h"
 
 struct phpw_req phpw_req;
+int phpw_worker_id;
 
 volatile sig_atomic_t phpw_client_gone;
 /* Requests accepted so far; the master counts the same and names the request in SIGURG. */
@@ -125,12 +126,13 @@ int phpw_limit_extensions(const char *path)
 
 /* ---- the request lifecycle (php-fpm's main loop body) ---- */
 
-/* "Idle now" after fastcgi_finish_request(): a bare END_REQUEST, appStatus 0 (see phpw.h). */
-static int write_idle_record(struct phpw_req *rq)
+int phpw_write_idle_record(struct phpw_req *rq, uint32_t app_status)
 {
     unsigned char rec[16] = {1, 3, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     rec[2] = (unsigned char)((rq->fcgx.requestId >> 8) & 0xff);
     rec[3] = (unsigned char)(rq->fcgx.requestId & 0xff);
+    for (int i = 0; i < 4; i++)
+        rec[8 + i] = (unsigned char)(app_status >> (24 - 8 * i));
     size_t done = 0;
     while (done < sizeof(rec)) {
         ssize_t w = write(rq->fcgx.ipcFd, rec + done, sizeof(rec) - done);
@@ -146,20 +148,22 @@ static void puts_body(const char *s)
     php_output_write(s, strlen(s));
 }
 
-/* Serve one accepted request. Returns 0, or -1 when the worker must stop (as php-fpm exits when
- * php_request_startup() fails). */
-static int serve(struct phpw_req *rq)
+long phpw_request_count(void)
+{
+    return (long)request_seq;
+}
+
+int phpw_request_begin(struct phpw_req *rq)
 {
     request_seq++;
     phpw_client_gone = aborted_seq == request_seq;
-    zend_file_handle file_handle;
-    char *primary_script = NULL;
     struct timespec ts;
 
     rq->body_fd = -1;
     rq->ended = false;
     rq->finished_early = false;
     rq->log_started = false;
+    rq->leaving = false;
     clock_gettime(CLOCK_REALTIME, &ts);
     rq->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 
@@ -167,9 +171,39 @@ static int serve(struct phpw_req *rq)
         phpw_log(LOG_LVL_ERROR, "out of memory reading the request's params");
         return -1;
     }
-
     SG(server_context) = rq;
     phpw_init_request_info(rq);
+    return 0;
+}
+
+void phpw_request_finish_script(struct phpw_req *rq)
+{
+    if (rq->body_fd >= 0) close(rq->body_fd);
+    rq->body_fd = -2;
+
+    /* fastcgi.error_header: replace the status of a fatal error that sent no headers yet */
+    if (EG(exit_status) == 255 && phpw_cgi.error_header && *phpw_cgi.error_header &&
+        !SG(headers_sent)) {
+        sapi_header_line ctr = {0};
+        ctr.line = phpw_cgi.error_header;
+        ctr.line_len = strlen(phpw_cgi.error_header);
+        sapi_header_op(SAPI_HEADER_REPLACE, &ctr);
+    }
+
+    if (SG(request_info).path_translated) {
+        efree(SG(request_info).path_translated);
+        SG(request_info).path_translated = NULL;
+    }
+}
+
+/* Serve one accepted request. Returns 0, or -1 when the worker must stop (as php-fpm exits when
+ * php_request_startup() fails). */
+static int serve(struct phpw_req *rq)
+{
+    zend_file_handle file_handle;
+    char *primary_script = NULL;
+
+    if (phpw_request_begin(rq) < 0) return -1;
 
     /* request startup only once path_translated is known */
     if (php_request_startup() == FAILURE) {
@@ -228,22 +262,7 @@ static int serve(struct phpw_req *rq)
         efree(primary_script);
     }
 
-    if (rq->body_fd >= 0) close(rq->body_fd);
-    rq->body_fd = -2;
-
-    /* fastcgi.error_header: replace the status of a fatal error that sent no headers yet */
-    if (EG(exit_status) == 255 && phpw_cgi.error_header && *phpw_cgi.error_header &&
-        !SG(headers_sent)) {
-        sapi_header_line ctr = {0};
-        ctr.line = phpw_cgi.error_header;
-        ctr.line_len = strlen(phpw_cgi.error_header);
-        sapi_header_op(SAPI_HEADER_REPLACE, &ctr);
-    }
-
-    if (SG(request_info).path_translated) {
-        efree(SG(request_info).path_translated);
-        SG(request_info).path_translated = NULL;
-    }
+    phpw_request_finish_script(rq);
 
     /* Sends the response's END_REQUEST from the SAPI's deactivate hook, then frees it all. */
     php_request_shutdown(NULL);
@@ -256,7 +275,7 @@ static int serve(struct phpw_req *rq)
 
     if (!rq->ended) phpw_end_response(rq, 0);
     SG(server_context) = NULL;
-    if (rq->finished_early && write_idle_record(rq) < 0) return -1;
+    if (rq->finished_early && phpw_write_idle_record(rq, 0) < 0) return -1;
     return 0;
 }
 
@@ -264,6 +283,14 @@ static int serve(struct phpw_req *rq)
  * whenever the master drains this worker's output (unix_write_space), and a reader blocked in
  * read() would be woken for nothing once per request; a POLLIN poller is not. 0 when the
  * channel has data or EOF, -1 on error. */
+static int wait_for_request(int fd);
+
+int phpw_accept(struct phpw_req *rq)
+{
+    if (wait_for_request(rq->fcgx.ipcFd) < 0) return -1;
+    return FCGX_Accept_r(&rq->fcgx) >= 0 ? 0 : -1;
+}
+
 static int wait_for_request(int fd)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -280,6 +307,7 @@ static int wait_for_request(int fd)
 int phpw_worker_run(const struct phpw_worker_opts *opts)
 {
     phpw_in_worker = true;
+    phpw_worker_id = opts->worker_id;
     log_limit = opts->log_limit > 0 ? (size_t)opts->log_limit : 1024;
     if (log_limit < 16) log_limit = 16;
 
@@ -348,20 +376,24 @@ int phpw_worker_run(const struct phpw_worker_opts *opts)
     phpw_params_reset(&phpw_req.params);
 
     volatile int status = 0;
-    zend_first_try
-    {
-        while (wait_for_request(opts->fd) == 0 && FCGX_Accept_r(&phpw_req.fcgx) >= 0) {
-            if (serve(&phpw_req) < 0) {
-                status = 1;
-                break;
+    if (opts->bootstrap != NULL) {
+        status = phpw_resident_run(opts);
+    } else {
+        zend_first_try
+        {
+            while (phpw_accept(&phpw_req) == 0) {
+                if (serve(&phpw_req) < 0) {
+                    status = 1;
+                    break;
+                }
             }
         }
+        zend_catch
+        {
+            status = 1;
+        }
+        zend_end_try();
     }
-    zend_catch
-    {
-        status = 1;
-    }
-    zend_end_try();
 
     SG(server_context) = NULL;
     /* libfcgi has closed the channel already when the master closed it; after an error, close

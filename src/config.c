@@ -185,8 +185,11 @@ static const struct key_def pool_keys[] = {
     {"request.max_temp_file_size", set_size, F_LL, PO(response_temp_max), NOLIM, 0},
     {"request.body_buffer_size", set_size, F_LL, PO(body_buffer_size), NOLIM, 0},
     {"request.body_temp_dir", set_str, F_STR, PO(body_temp_dir), NOLIM, 0},
-    {"worker.mode", set_worker_mode, F_INT, PO(worker_mode), NOLIM, K_WARN},
-    {"worker.bootstrap", set_str, F_STR, PO(worker_bootstrap), NOLIM, K_WARN},
+    {"worker.mode", set_worker_mode, F_INT, PO(worker_mode), NOLIM, 0},
+    {"worker.bootstrap", set_str, F_STR, PO(worker_bootstrap), NOLIM, 0},
+    {"worker.max_requests", set_int, F_INT, PO(worker_max_requests), INTS(0, INT_MAX), 0},
+    {"worker.memory_limit", set_size, F_LL, PO(worker_memory_limit), NOLIM, 0},
+    {"worker.leak_check", set_bool, F_INT, PO(worker_leak_check), NOLIM, 0},
     {"task.workers", set_int, F_INT, PO(task_workers), INTS(0, 65536), K_WARN},
     {"task.handler", set_str, F_STR, PO(task_handler), NOLIM, K_WARN},
     {"heartbeat.check_interval", set_time, F_INT, PO(heartbeat_check_interval_ms), TIMES, 0},
@@ -2098,6 +2101,14 @@ static int finish_pool(struct parser *ps, size_t i)
 
     if (p->worker_mode == WORKER_RESIDENT && !p->worker_bootstrap)
         return pool_fail(ps, i, "worker.mode", "worker.mode = resident needs worker.bootstrap");
+    if (p->worker_bootstrap) {
+        if (absolutize(ps, &p->worker_bootstrap, prefix)) return -1;
+        /* Checked here, as the master sees it: a typo fails `phpmgr test` and startup instead
+         * of every worker. (A worker's user may still lack the right to read it.) */
+        if (!p->chroot && access(p->worker_bootstrap, R_OK) < 0)
+            return pool_fail(ps, i, "worker.bootstrap", "cannot read '%s': %s", p->worker_bootstrap,
+                             strerror(errno));
+    }
     if (p->task_workers > 0 && !p->task_handler)
         return pool_fail(ps, i, "task.workers", "task.workers > 0 needs task.handler");
     return 0;

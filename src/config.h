@@ -132,9 +132,12 @@ struct pool_config {
      * client goes to an unlinked temp file in body_temp_dir, up to this many bytes per response
      * (then the worker is held). Default 1 GiB; 0 = never: held once the backlog is full. */
     long long response_temp_max;
-    enum worker_mode worker_mode; /* default classic */
-    char *worker_bootstrap;
-    int task_workers; /* default 0 */
+    enum worker_mode worker_mode;  /* default classic */
+    char *worker_bootstrap;        /* resident: the script run once per worker */
+    int worker_max_requests;       /* resident: requests before the worker leaves; 0 = no limit */
+    long long worker_memory_limit; /* resident: leave once PHP holds more after a request; 0 off */
+    int worker_leak_check;         /* resident: warn when kept memory grows request after request */
+    int task_workers;              /* default 0 */
     char *task_handler;
     struct timer_job *timers;
     size_t n_timers;

@@ -59,6 +59,7 @@ struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log
         struct worker *w = &p->workers[i];
         w->pool = p;
         w->fd = -1;
+        w->seed_fd = -1;
         w->op_recv.kind = OP_WORKER_RECV;
         w->op_send.kind = OP_WORKER_SEND;
     }
@@ -82,7 +83,7 @@ static void worker_spawn(struct worker *w)
 {
     struct pool *p = w->pool;
     int fd = -1;
-    pid_t pid = worker_proc_spawn(p, &fd);
+    pid_t pid = worker_proc_spawn(p, (int)(w - p->workers), &w->seed_fd, &fd);
     if (pid < 0) {
         w->respawn_at_ms = clock_ms() + RESPAWN_DELAY_MS;
         p->respawn_due = 1;
@@ -348,6 +349,7 @@ unsigned pool_live_workers(const struct pool *p)
 void pool_free(struct pool *p)
 {
     if (p == NULL) return;
+    worker_proc_seeds_stop(p);
     for (int i = 0; i < p->n_workers; i++) {
         free(p->workers[i].head);
         buf_put(p->workers[i].rbuf);

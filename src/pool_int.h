@@ -61,6 +61,7 @@ struct worker {
     unsigned long served;
     uint64_t spawned_ms;
     uint64_t respawn_at_ms; /* 0: no respawn planned */
+    int seed_fd; /* channel to the slot's pre-forked next worker (worker_proc.c), or -1 */
 };
 
 struct pool {
@@ -103,8 +104,12 @@ void relay_fail_running(struct worker *w, int status);
 void relay_news(struct request *r, enum request_news news, int status);
 
 /* worker_proc.c */
-/* Fork a worker for p: returns its pid with *channel_fd set to the master's end of its
- * socketpair (and its stdout/stderr watched when catch_workers_output), or -1 (logged). */
-pid_t worker_proc_spawn(struct pool *p, int *channel_fd);
+/* Start the worker of p's slot (0-based): wake the slot's pre-forked successor on *seed_fd when
+ * there is one, else fork. Returns its pid with *channel_fd set to the master's end of its
+ * socketpair (and its stdout/stderr watched when catch_workers_output), or -1 (logged). *seed_fd
+ * is then the new worker's own successor's channel (pm.max_requests), or -1. */
+pid_t worker_proc_spawn(struct pool *p, int slot, int *seed_fd, int *channel_fd);
+/* At the end: close the slots' seed channels and reap the seeds (bounded wait). */
+void worker_proc_seeds_stop(struct pool *p);
 
 #endif

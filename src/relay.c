@@ -108,7 +108,11 @@ static void on_end_request(struct worker *w)
     relay_request_over(w);
     w->served++;
     w->finished_early = 0;
-    if (w->state == W_BUSY) {
+    if (w->relay.app_status == PHPW_APP_STATUS_LEAVING) {
+        /* A resident worker that leaves on its own (worker.max_requests, memory, a fatal): it
+         * takes nothing more; its exit is planned, so the successor comes at once. */
+        worker_retire(w);
+    } else if (w->state == W_BUSY) {
         w->state = W_IDLE;
         dispatch_next(w);
     }

@@ -50,21 +50,26 @@ int worker_fds_record(void)
     return 0;
 }
 
-int worker_fds_close_others(int keep)
+int worker_fds_close_others(const int *keep, int n_keep)
 {
-    int list[KEEP_MAX + 1];
-    int n = 0, placed = 0;
-    for (int i = 0; i < n_kept; i++) {
-        if (!placed && keep < kept[i]) {
-            list[n++] = keep;
-            placed = 1;
+    int list[KEEP_MAX + 3];
+    int n = 0;
+    for (int i = 0; i < n_kept; i++)
+        list[n++] = kept[i];
+    for (int k = 0; k < n_keep && k < 2; k++) {
+        /* insert keep[k] in order (the recorded list is sorted) */
+        int i = n;
+        while (i > 0 && list[i - 1] > keep[k]) {
+            list[i] = list[i - 1];
+            i--;
         }
-        if (kept[i] != keep) list[n++] = kept[i];
+        list[i] = keep[k];
+        n++;
     }
-    if (!placed) list[n++] = keep;
     /* Close the gaps between kept fds, then everything past the last one; stdio always stays. */
     unsigned next = 3;
     for (int i = 0; i < n; i++) {
+        if (list[i] < 0) continue;
         unsigned k = (unsigned)list[i];
         if (k < next) continue;
         if (k > next && close_range(next, k - 1, 0) < 0) return -1;

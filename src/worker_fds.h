@@ -9,7 +9,8 @@
 /* In the master, right after the engine started: record the open fds (but the error log's, which
  * the child replaces with its stderr). 0, or -1 (logged). */
 int worker_fds_record(void);
-/* In a forked child: close every fd not recorded, except keep. 0, or -1 with errno. */
-int worker_fds_close_others(int keep);
+/* In a forked child: close every fd not recorded, except the n_keep (at most 2) fds in keep
+ * (negative ones are ignored). 0, or -1 with errno. */
+int worker_fds_close_others(const int *keep, int n_keep);
 
 #endif

@@ -236,45 +236,50 @@ static void test_defaults(void)
 static void test_types(void)
 {
     struct config c;
-    int rc = load(&c, "[global]\n"
-                      "log_level = WARN\n"
-                      "daemonize = off\n"
-                      "rlimit_core = unlimited\n"
-                      "[www]\n"
-                      "listen = /run/www.sock\n"
-                      "listen.mode = 0600\n"
-                      "listen.backlog = -1\n"
-                      "listen.allowed_clients = 127.0.0.1,::1 , 10.1.2.3\n"
-                      "pm = static\n"
-                      "pm.max_children = 12\n"
-                      "pm.max_requests = 1000\n"
-                      "request_terminate_timeout = 5m\n"
-                      "clear_env = no\n"
-                      "catch_workers_output = yes\n"
-                      "decorate_workers_output = FALSE\n"
-                      "process.dumpable = \"on\"\n"
-                      "rlimit_core = 0\n"
-                      "security.limit_extensions = .php  .php7\t.inc\n"
-                      "http.listen = 127.0.0.1:8080\n"
-                      "http.listen = [::1]:8080\n"
-                      "http.max_body_size = 64M\n"
-                      "http.max_header_size = 32k\n"
-                      "request.body_buffer_size = 1M\n"
-                      "request.body_temp_dir = /var/tmp\n"
-                      "http.keepalive_timeout = 250ms\n"
-                      "http.trusted_proxies = 10.0.0.0/8, fd00::/8,192.168.1.1\n"
-                      "http.static = 0\n"
-                      "worker.mode = resident\n"
-                      "worker.bootstrap = /srv/app/boot.php\n"
-                      "task.workers = 2\n"
-                      "task.handler = /srv/app/task.php\n"
-                      "timer.job[gc] = 60000 /srv/app/gc.php\n"
-                      "heartbeat.check_interval = 1m\n"
-                      "fastcgi.max_body_size = 0\n"
-                      "fastcgi.send_timeout = 30s\n"
-                      "request.read_timeout = 2m\n"
-                      "request.max_temp_file_size = 256M\n"
-                      "queue.max = 0\n");
+    char text[4096];
+    put("app/boot.php", "<?php\n"); /* the bootstrap must be readable */
+    snprintf(text, sizeof(text),
+             "[global]\n"
+             "log_level = WARN\n"
+             "daemonize = off\n"
+             "rlimit_core = unlimited\n"
+             "[www]\n"
+             "listen = /run/www.sock\n"
+             "listen.mode = 0600\n"
+             "listen.backlog = -1\n"
+             "listen.allowed_clients = 127.0.0.1,::1 , 10.1.2.3\n"
+             "pm = static\n"
+             "pm.max_children = 12\n"
+             "pm.max_requests = 1000\n"
+             "request_terminate_timeout = 5m\n"
+             "clear_env = no\n"
+             "catch_workers_output = yes\n"
+             "decorate_workers_output = FALSE\n"
+             "process.dumpable = \"on\"\n"
+             "rlimit_core = 0\n"
+             "security.limit_extensions = .php  .php7\t.inc\n"
+             "http.listen = 127.0.0.1:8080\n"
+             "http.listen = [::1]:8080\n"
+             "http.max_body_size = 64M\n"
+             "http.max_header_size = 32k\n"
+             "request.body_buffer_size = 1M\n"
+             "request.body_temp_dir = /var/tmp\n"
+             "http.keepalive_timeout = 250ms\n"
+             "http.trusted_proxies = 10.0.0.0/8, fd00::/8,192.168.1.1\n"
+             "http.static = 0\n"
+             "worker.mode = resident\n"
+             "worker.bootstrap = %s/app/boot.php\n"
+             "task.workers = 2\n"
+             "task.handler = /srv/app/task.php\n"
+             "timer.job[gc] = 60000 /srv/app/gc.php\n"
+             "heartbeat.check_interval = 1m\n"
+             "fastcgi.max_body_size = 0\n"
+             "fastcgi.send_timeout = 30s\n"
+             "request.read_timeout = 2m\n"
+             "request.max_temp_file_size = 256M\n"
+             "queue.max = 0\n",
+             dir);
+    int rc = load(&c, text);
     CHECK(rc == 0, "types: every value type loads");
     if (rc) {
         printf("    %s\n", err);
@@ -315,7 +320,7 @@ static void test_types(void)
               streq(p->http_trusted_proxies[2], "192.168.1.1") && !p->http_trusted_proxies[3],
           "types: http.trusted_proxies CIDR list");
     CHECK(p->http_static == 0 && p->worker_mode == WORKER_RESIDENT &&
-              streq(p->worker_bootstrap, "/srv/app/boot.php") && p->task_workers == 2 &&
+              streq(p->worker_bootstrap, path_of("app/boot.php")) && p->task_workers == 2 &&
               streq(p->task_handler, "/srv/app/task.php") && p->queue_max == 0,
           "types: worker, task, queue keys");
     CHECK(p->n_timers == 1 && streq(p->timers[0].name, "gc") &&
@@ -687,6 +692,11 @@ static void test_pools(void)
               "[www]\nlisten = 9000\npm = static\npm.max_children = 1\nworker.mode = resident\n",
               "5: worker.mode: [pool www] worker.mode = resident needs worker.bootstrap"),
           "pools: resident needs a bootstrap");
+    CHECK(fails_with("[www]\nlisten = 9000\npm = static\npm.max_children = 1\n"
+                     "worker.mode = resident\nworker.bootstrap = /nonexistent/boot.php\n",
+                     "6: worker.bootstrap: [pool www] cannot read '/nonexistent/boot.php': No "
+                     "such file or directory"),
+          "pools: an unreadable bootstrap fails at load, naming the key");
     CHECK(fails_with("[www]\nlisten = 9000\npm = static\npm.max_children = 1\ntask.workers = 1\n",
                      "5: task.workers: [pool www] task.workers > 0 needs task.handler"),
           "pools: task workers need a handler");
