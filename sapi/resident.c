@@ -187,8 +187,13 @@ static void reset_superglobals(void)
 {
     static const char *const names[] = {"_GET", "_POST",    "_COOKIE", "_SERVER",
                                         "_ENV", "_REQUEST", "_FILES"};
-    zval_ptr_dtor(&PG(http_globals)[TRACK_VARS_FILES]);
-    ZVAL_UNDEF(&PG(http_globals)[TRACK_VARS_FILES]); /* the POST parse fills it for uploads */
+    /* The POST parse fills $_FILES for uploads. $_SERVER and $_ENV are built from each other when
+     * one exists (variables_order with E, php-fpm's way): neither may be the last request's. */
+    static const int stale[] = {TRACK_VARS_FILES, TRACK_VARS_SERVER, TRACK_VARS_ENV};
+    for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
+        zval_ptr_dtor(&PG(http_globals)[stale[i]]);
+        ZVAL_UNDEF(&PG(http_globals)[stale[i]]);
+    }
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         zend_auto_global *ag = zend_hash_str_find_ptr(CG(auto_globals), names[i], strlen(names[i]));
         if (ag != NULL && ag->auto_global_callback != NULL) {
@@ -270,6 +275,13 @@ PHP_FUNCTION(phpmgr_handle_request)
     zend_unset_timeout();
     served++;
 
+    if (EG(exception) && EG(exit_status) == 255 && zend_is_unwind_exit(EG(exception))) {
+        /* PHP unwinds out of "Allowed memory size exhausted" (and exit(255)) instead of bailing
+         * out, but every object was marked destructed first: the app's state is gone. Leave as
+         * after a bailout, so shutdown functions still write into this response. */
+        zend_clear_exception();
+        bailed_out = true;
+    }
     if (bailed_out) {
         /* A fatal error, a timeout or an aborted client: the engine's stack was abandoned
          * mid-call and cannot be trusted. The response is completed by the bootstrap's request
@@ -277,13 +289,6 @@ PHP_FUNCTION(phpmgr_handle_request)
         rq->leaving = true;
         must_leave = true;
         zend_bailout();
-    }
-    if (EG(exception) && EG(exit_status) == 255 && zend_is_unwind_exit(EG(exception))) {
-        /* PHP unwinds out of "Allowed memory size exhausted" (and exit(255)) instead of bailing
-         * out, but every object was marked destructed first: the app's state is gone. The
-         * response is completed as usual and the worker leaves. */
-        zend_clear_exception();
-        rq->leaving = true;
     }
     if (EG(exception)) handle_exception();
 

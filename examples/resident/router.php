@@ -45,6 +45,16 @@ function json_out(mixed $v): void
 
 function make_router(): Router
 {
+    // An error page for fatal errors, as frameworks print one: in a resident worker it runs
+    // when the worker ends, which after a fatal error is within the failed request. (An
+    // uncaught exception does not end a resident worker: it is left to the log.)
+    register_shutdown_function(function () {
+        $e = error_get_last();
+        if ($e !== null && in_array($e['type'], [E_ERROR, E_USER_ERROR], true)
+            && !str_starts_with($e['message'], 'Uncaught')) {
+            echo "error page: {$e['message']}\n";
+        }
+    });
     $r = new Router();
     $r->get('/', function () {
         header('Content-Type: text/plain');

@@ -4,7 +4,8 @@ worker by worker.php, and run classic by public/index.php.
 
   differential   the same routes through FastCGI: phpmgr resident == php-fpm classic (status,
                  type, headers the app sets, body), twice over, so later requests are checked
-                 too: a resident worker must answer as a fresh php-fpm request would
+                 too: a resident worker must answer as a fresh php-fpm request would; fatal
+                 errors included (the app's shutdown function prints an error page into them)
   resident       one worker process serves many requests; FRANKENPHP_WORKER, phpmgr_worker_id(),
                  phpmgr_request_count()
   isolation      nothing of one request reaches the next: headers, status, cookies, query, POST,
@@ -109,6 +110,8 @@ def diff_requests():
         ("GET /throw", fcgi_params("/throw")),
         ("GET /undefined", fcgi_params("/undefined")),
         ("GET /finish", fcgi_params("/finish")),
+        ("GET /user-error", fcgi_params("/user-error")),
+        ("GET /fatal", fcgi_params("/fatal")),
         ("GET /nope", fcgi_params("/nope")),
         ("HEAD /", fcgi_params("/", "HEAD")),
     ], {"POST /echo form": b"p=1&q[]=x", "POST /echo json": b'{"j":[1,2]}',
@@ -248,7 +251,8 @@ def t_throw(c):
 def t_fatal(c):
     s = c.one
     errs = []
-    for path, body in (("/user-error", b"about to fail\n"), ("/fatal", None)):
+    for path, body in (("/user-error", b"about to fail\nerror page: a fatal user error\n"),
+                       ("/fatal", None)):
         p0 = pid_of(s)
         r = get(s, path)
         if r.status != 500 or (body is not None and r.body != body):
@@ -425,8 +429,11 @@ def main():
     c.fpm = H.PhpFpmServer(c.tmp, "php-fpm", max_children=2)
     c.r = H.PhpmgrHttpServer(c.tmp, "resident", max_children=2, http_lines=HTTP_LINES,
                              pool_extra=resident_pool())
+    # variables_order with E (PHP's default without a php.ini): $_SERVER is built from $_ENV,
+    # and both must be this request's
     c.one = H.PhpmgrHttpServer(c.tmp, "one", max_children=1, http_lines=HTTP_LINES,
-                               pool_extra=resident_pool())
+                               pool_extra=resident_pool(
+                                   extra="php_value[variables_order] = EGPCS\n"))
     c.maxreq = H.PhpmgrHttpServer(c.tmp, "maxreq", max_children=1, http_lines=HTTP_LINES,
                                   pool_extra=resident_pool(extra="worker.max_requests = 5\n"))
     c.memlimit = H.PhpmgrHttpServer(c.tmp, "memlimit", max_children=1, http_lines=HTTP_LINES,
