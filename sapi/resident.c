@@ -9,6 +9,7 @@
 #include "phpw_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,6 +65,118 @@ static void leak_sample(size_t kept)
              resident_opts->pool, (int)getpid(), leak.mins[0], leak.mins[LEAK_WINDOWS - 1],
              LEAK_WINDOW * (LEAK_WINDOWS - 1), growth / (size_t)(LEAK_WINDOW * (LEAK_WINDOWS - 1)));
     leak.n_mins = 0; /* warn again only after as many windows more */
+}
+
+/* ---- ini: what a handler changes with ini_set(), set_time_limit(), error_reporting() ... ----
+ * php-fpm starts every request from php.ini and the pool's values; here the PHP request never
+ * ends, so each handler's changes are undone after it. The baseline is the set of entries the
+ * bootstrap had modified (ignore_user_abort(true), its own ini_set()) with their values: the
+ * entries themselves are persistent, the values are held by a reference. */
+
+struct ini_saved {
+    zend_ini_entry *entry;
+    zend_string *value;
+};
+
+static struct ini_saved *ini_base;
+static uint32_t ini_base_len, ini_base_cap;
+static bool ini_base_valid; /* false until taken, and again after the bootstrap changed ini */
+static bool ini_stuck_logged;
+
+static void ini_base_release(void)
+{
+    for (uint32_t i = 0; i < ini_base_len; i++)
+        if (ini_base[i].value) zend_string_release(ini_base[i].value);
+    ini_base_len = 0;
+    ini_base_valid = false;
+}
+
+static bool ini_base_unchanged(void)
+{
+    HashTable *mod = EG(modified_ini_directives);
+    uint32_t n = mod ? zend_hash_num_elements(mod) : 0;
+    if (n != ini_base_len) return false;
+    /* Every baseline entry still modified and as many modified entries: the same set. */
+    for (uint32_t i = 0; i < ini_base_len; i++)
+        if (!ini_base[i].entry->modified || ini_base[i].entry->value != ini_base[i].value)
+            return false;
+    return true;
+}
+
+/* Before a handler: the bootstrap's settings are what every request starts from. */
+static void ini_base_take(void)
+{
+    if (ini_base_valid && ini_base_unchanged()) return;
+    ini_base_release();
+    HashTable *mod = EG(modified_ini_directives);
+    uint32_t n = mod ? zend_hash_num_elements(mod) : 0;
+    if (n > ini_base_cap) {
+        struct ini_saved *grown = realloc(ini_base, n * sizeof(*grown));
+        if (grown == NULL) {
+            phpw_log(LOG_LVL_ERROR, "[pool %s] child %d: out of memory for the ini baseline",
+                     resident_opts->pool, (int)getpid());
+            return; /* not valid: retried before the next handler, nothing restored meanwhile */
+        }
+        ini_base = grown;
+        ini_base_cap = n;
+    }
+    if (mod) {
+        zend_ini_entry *e;
+        ZEND_HASH_MAP_FOREACH_PTR(mod, e)
+        {
+            ini_base[ini_base_len].entry = e;
+            ini_base[ini_base_len].value = e->value ? zend_string_copy(e->value) : NULL;
+            ini_base_len++;
+        }
+        ZEND_HASH_FOREACH_END();
+    }
+    ini_base_valid = true;
+}
+
+static bool in_ini_base(const zend_ini_entry *e)
+{
+    for (uint32_t i = 0; i < ini_base_len; i++)
+        if (ini_base[i].entry == e) return true;
+    return false;
+}
+
+/* After a handler: entries it modified go back to php.ini's value, entries the bootstrap had
+ * set go back to the bootstrap's. */
+static void ini_restore_handler_changes(void)
+{
+    if (!ini_base_valid || ini_base_unchanged()) return;
+    HashTable *mod = EG(modified_ini_directives);
+    if (mod) {
+        /* zend_restore_ini_entry() deletes from the table: collect the names first. */
+        uint32_t n = zend_hash_num_elements(mod), k = 0;
+        zend_string **names = emalloc(sizeof(*names) * (n ? n : 1));
+        zend_ini_entry *e;
+        ZEND_HASH_MAP_FOREACH_PTR(mod, e)
+        {
+            if (!in_ini_base(e)) names[k++] = zend_string_copy(e->name);
+        }
+        ZEND_HASH_FOREACH_END();
+        for (uint32_t i = 0; i < k; i++) {
+            zend_restore_ini_entry(names[i], ZEND_INI_STAGE_RUNTIME);
+            zend_string_release(names[i]);
+        }
+        efree(names);
+    }
+    for (uint32_t i = 0; i < ini_base_len; i++) {
+        zend_ini_entry *e = ini_base[i].entry;
+        if (e->modified && e->value == ini_base[i].value) continue;
+        if (ini_base[i].value != NULL)
+            zend_alter_ini_entry_ex(e->name, ini_base[i].value, ZEND_INI_SYSTEM,
+                                    ZEND_INI_STAGE_RUNTIME, 1);
+        if ((e->value != ini_base[i].value || !e->modified) && !ini_stuck_logged) {
+            ini_stuck_logged = true; /* once per worker: it would repeat after every request */
+            phpw_log(LOG_LVL_WARNING,
+                     "[pool %s] child %d: a request changed ini setting %s and it could not be "
+                     "put back to the bootstrap's value: later requests of this worker see it",
+                     resident_opts->pool, (int)getpid(), ZSTR_VAL(e->name));
+        }
+    }
+    if (!ini_base_unchanged()) ini_base_valid = false; /* retaken before the next handler */
 }
 
 /* ---- levels: the bootstrap's, and each request's ---- */
@@ -258,6 +371,8 @@ PHP_FUNCTION(phpmgr_handle_request)
         session_down = false;
     }
 
+    ini_base_take();
+
     zval retval;
     fci.retval = &retval;
     volatile bool bailed_out = false;
@@ -302,6 +417,7 @@ PHP_FUNCTION(phpmgr_handle_request)
 
     phpw_request_finish_script(rq);
     level_leave(); /* the response's END_REQUEST leaves from the SAPI's deactivate hook */
+    ini_restore_handler_changes(); /* after the response: it is complete without them */
     if (rq->finished_early &&
         phpw_write_idle_record(rq, rq->leaving ? PHPW_APP_STATUS_LEAVING : 0) < 0)
         must_leave = true;
@@ -346,6 +462,7 @@ int phpw_resident_run(const struct phpw_worker_opts *opts)
              * zend_try: the request it was running is completed below. */
             php_execute_script(&fh);
             zend_destroy_file_handle(&fh);
+            ini_base_release(); /* its values live in this request's memory */
             if (EG(exit_status) != 0 && !must_leave) status = 1; /* not a planned leave */
             if (served == 0 && !must_leave && rq->in_bootstrap)
                 phpw_log(LOG_LVL_WARNING,

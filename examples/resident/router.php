@@ -137,6 +137,25 @@ function make_router(): Router
         header('X-Only-Here: 1');
         echo "ok\n";
     });
+    // ini_set() and friends last for one request, as under php-fpm: ?change=1 changes some.
+    $r->get('/ini', function () {
+        $now = [
+            'precision' => ini_get('precision'),
+            'max_execution_time' => ini_get('max_execution_time'),
+            'error_reporting' => error_reporting(),
+            'ignore_user_abort' => ini_get('ignore_user_abort'),
+            'default_charset' => ini_get('default_charset'),
+        ];
+        if (isset($_GET['change'])) {
+            ini_set('precision', '5');
+            set_time_limit(7);
+            error_reporting(E_ALL & ~E_NOTICE);
+            ignore_user_abort(false);
+            ini_set('default_charset', 'ISO-8859-1');
+            ini_set('highlight.comment', '#123456'); // not changed by anyone before
+        }
+        json_out($now);
+    });
     $r->get('/buffered', function () {
         ob_start();
         echo "inner buffer left open\n";

@@ -18,9 +18,9 @@
  *   'flush'              => [service, ...]         forgotten after every request even if warm
  *   'flush_controllers'  => true                   a new controller instance per request
  *
- * PHP settings too: any ini entry a request changed (ini_set(), set_time_limit(),
- * error_reporting(), ...) and the default timezone go back to their values after boot, as
- * php-fpm would start the next request with them (phpmgr's core does not restore them).
+ * PHP settings: phpmgr's core puts back every ini entry a request changed (ini_set(),
+ * set_time_limit(), error_reporting(), ...) to its value after boot; this file puts back the
+ * default timezone, which is not an ini entry.
  *
  * Events dispatched through the app's dispatcher: phpmgr.received_request ($request, $app),
  * phpmgr.generated_response ($request, $response, $app), and the same under LaravelS's names
@@ -67,9 +67,7 @@ final class Worker
     private $fallbackLocale;
     private $dirty = false;      // a request ran and its cleanup has not
     private $maintenanceFile;
-    private $ini = [];           // ini_get_all(null, false) after boot
     private $timezone;           // date_default_timezone_get() after boot
-    private $iniStuck = [];      // ini entries that could not be put back (logged once each)
 
     public function __construct($root)
     {
@@ -211,8 +209,6 @@ final class Worker
         $this->snapshot = self::getProps($app, self::CONTAINER_PROPS);
         $this->snapshotObjects();
         $this->maintenanceFile = $this->root.'/storage/framework/maintenance.php';
-        // PHP settings as a fresh php-fpm request would see them once the app has booted.
-        $this->ini = ini_get_all(null, false);
         $this->timezone = date_default_timezone_get();
     }
 
@@ -261,8 +257,12 @@ final class Worker
     private function dispatch($event, array $payload)
     {
         $events = $this->app['events'];
-        $events->dispatch('phpmgr.'.$event, $payload);
-        $events->dispatch('laravels.'.$event, $payload);
+        // Most apps listen to neither: dispatching to nobody still costs a wildcard match.
+        foreach (['phpmgr.', 'laravels.'] as $prefix) {
+            if ($events->hasListeners($prefix.$event)) {
+                $events->dispatch($prefix.$event, $payload);
+            }
+        }
     }
 
     /** One request: called by phpmgr_handle_request() with the superglobals installed. */
@@ -330,8 +330,12 @@ final class Worker
                 foreach ((function () {
                     return $this->drivers;
                 })->call($instances['session']) as $store) {
-                    $store->flush();
-                    $store->regenerate();
+                    // A request that never started the session left nothing in it; a new id
+                    // costs random bytes, and StartSession sets the next request's id anyway.
+                    if ($store->isStarted() || $store->all() !== []) {
+                        $store->flush();
+                        $store->regenerate();
+                    }
                 }
             } catch (Throwable $e) {
                 $errors[] = 'session: '.$e->getMessage();
@@ -416,39 +420,16 @@ final class Worker
             \Illuminate\Support\Str::flushCache();
         }
 
-        $this->restoreIni();
+        $this->restoreTimezone();
 
         foreach ($errors as $error) {
             self::log('cleanup: '.$error);
         }
     }
 
-    /**
-     * ini_set() (and set_time_limit(), error_reporting(), set_include_path(), ...) in a request
-     * would outlive it: the worker's PHP request never ends. php-fpm starts every request from
-     * php.ini and the pool's values, so put back every entry that differs from its value after
-     * boot, and the default timezone (not an ini entry) too.
-     */
-    private function restoreIni()
+    /** The default timezone (date_default_timezone_set()) as after boot: not an ini entry. */
+    private function restoreTimezone()
     {
-        $now = ini_get_all(null, false);
-        if ($now === $this->ini) { // the usual case: one comparison in C
-            $now = [];
-        }
-        foreach ($now as $name => $value) {
-            if (! array_key_exists($name, $this->ini) || $this->ini[$name] === $value) {
-                continue;
-            }
-            $want = $this->ini[$name];
-            if (@ini_set($name, (string) $want) === false || ini_get($name) !== (string) $want) {
-                @ini_restore($name);
-            }
-            if (ini_get($name) !== (string) $want && ! isset($this->iniStuck[$name])) {
-                $this->iniStuck[$name] = true;
-                self::log("cleanup: a request changed ini setting $name to '$value' and it cannot be "
-                    ."put back to '$want': later requests of this worker see the new value");
-            }
-        }
         if (date_default_timezone_get() !== $this->timezone) {
             date_default_timezone_set($this->timezone);
         }
@@ -463,7 +444,7 @@ if (! function_exists('phpmgr_handle_request')) {
 
 // A client that leaves must not abort the worker's long-running script half way through a
 // request (with the default, PHP bails out on the next write); the response is simply dropped.
-// Before boot: boot() snapshots the ini entries (this is one) that every request starts from.
+// Set by the bootstrap, outside any request: it is part of what every request starts from.
 ignore_user_abort(true);
 
 try {

@@ -167,6 +167,25 @@ def t_resident(c):
     return None
 
 
+def t_ini(c):
+    """ini_set(), set_time_limit(), error_reporting() and ignore_user_abort() in one request do
+    not reach the next: it starts from php.ini and the bootstrap's own settings, as php-fpm
+    starts every request from php.ini and the pool."""
+    s = c.one
+    base = json.loads(get(s, "/ini").body)
+    if base["ignore_user_abort"] != "1":
+        return "the bootstrap's ignore_user_abort(true) is not the baseline: %r" % base
+    errs = []
+    for i in range(3):
+        if json.loads(get(s, "/ini?change=1").body) != base:
+            errs.append("round %d: the request before the change saw %r" % (i, base))
+        after = json.loads(get(s, "/ini").body)
+        if after != base:
+            errs.append("round %d: after a request changed ini settings: %r, want %r"
+                        % (i, after, base))
+    return "; ".join(errs) or None
+
+
 def t_isolation(c):
     s = c.one
     errs = []
@@ -464,6 +483,7 @@ def main():
         run("differential-resident-equals-php-fpm-classic", t_differential)
         run("resident-one-process-many-requests", t_resident)
         run("isolation-nothing-reaches-the-next-request", t_isolation)
+        run("ini-changes-last-one-request", t_ini)
         run("exit-ends-the-response-worker-goes-on", t_exit)
         run("throw-logged-500-worker-goes-on", t_throw)
         run("fatal-500-worker-replaced", t_fatal)
