@@ -117,7 +117,7 @@ static const struct key_def global_keys[] = {
     {"rlimit_files", set_int, F_INT, GO(rlimit_files), INTS(0, INT_MAX), K_WARN},
     {"rlimit_core", set_rlimit_core, F_INT, GO(rlimit_core), NOLIM, K_WARN},
     {"events.mechanism", set_events, F_STR, GO(events_mechanism), NOLIM, K_WARN},
-    {"systemd_interval", set_time, F_INT, GO(systemd_interval_ms), TIMES, K_WARN},
+    {"systemd_interval", set_time, F_INT, GO(systemd_interval_ms), TIMES, 0},
     {"php_ini", set_str, F_STR, GO(php_ini), NOLIM, 0},
 };
 
@@ -1371,7 +1371,7 @@ static void global_defaults(struct global_config *g)
     g->rlimit_files = -1;
     g->rlimit_core = -1;
     g->process_priority = 64;
-    g->systemd_interval_ms = 10000;
+    g->systemd_interval_ms = -1; /* 10 s, unless WATCHDOG_USEC says otherwise (sd_notify.c) */
 }
 
 /* "[name]": [global] switches to the global section; a pool name seen before re-opens that pool
@@ -1854,13 +1854,6 @@ static int check_pm(struct parser *ps, size_t i)
                              "pm.process_idle_timeout(%ds) must be greater than 0s",
                              p->process_idle_timeout_ms / 1000);
         p->start_servers = p->min_spare_servers = p->max_spare_servers = 0;
-    }
-    if (p->pm != PM_STATIC) {
-        struct loc l = where(ps, i, "pm");
-        return warn_at(ps, l.file, l.line, "pm",
-                       "%s is parsed but not acted on yet: the pool runs as static with "
-                       "pm.max_children (%d) workers for now",
-                       p->pm == PM_DYNAMIC ? "dynamic" : "ondemand", p->max_children);
     }
     return 0;
 }

@@ -163,7 +163,7 @@ struct global_config {
     char *syslog_facility; /* default "daemon" */
     char *syslog_ident;    /* default "php-fpm" */
     char *events_mechanism;
-    int systemd_interval_ms; /* default 10 s */
+    int systemd_interval_ms; /* -1 unset (10 s), 0 off */
     char *php_ini;           /* phpmgr's php_ini = PATH (php.ini to load), NULL: the default */
 };
 

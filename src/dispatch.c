@@ -93,6 +93,7 @@ static int dispatch(struct worker *w, struct request *r)
     r->started_ms = w->last_output_ms = clock_ms();
     w->state = W_BUSY;
     w->finished_early = 0;
+    w->pool->requests++;
     fcgi_relay_init(&w->relay);
     return 0;
 }
@@ -121,6 +122,7 @@ void dispatch_next(struct worker *w)
     w->next_idle = p->idle;
     p->idle = w;
     w->in_idle = 1;
+    w->idle_since_ms = clock_ms();
 }
 
 /* Refuse r at once (pool stopping, queue full): its connection hears it after the batch. */
@@ -161,6 +163,7 @@ void pool_submit(struct pool *p, struct request *r)
         p->queue_head = r;
     p->queue_tail = r;
     p->queue_len++;
+    pm_request_queued(p);
 }
 
 void pool_request_abandoned(struct request *r)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "pool.h"
 #include "ring.h"
+#include "sd_notify.h"
 #include "worker_output.h"
 
 #define TICK_MS 250
@@ -52,6 +53,9 @@ static int stopping;          /* 0 running, 1 graceful, 2 fast */
 static uint64_t stop_deadline_ms;
 static int killed_all;
 static const char *error_log_path;
+static int systemd_interval_ms;       /* 0: no periodic status to systemd */
+static uint64_t systemd_next_ms;
+static unsigned long systemd_last_requests;
 
 static void arm_accept(struct listener *l)
 {
@@ -160,9 +164,29 @@ static void on_accept(struct listener *l, const struct completion *c)
     if (l->fd >= 0 && !stopping) arm_accept(l);
 }
 
+/* systemd_interval: the workers and requests of every pool, for `systemctl status`. */
+static void systemd_status(uint64_t now)
+{
+    if (systemd_interval_ms <= 0 || now < systemd_next_ms || stopping) return;
+    systemd_next_ms = now + (uint64_t)systemd_interval_ms;
+    struct pool_counts sum = {0, 0, 0, 0};
+    for (size_t i = 0; i < cfg->n_pools; i++) {
+        struct pool_counts pc;
+        pool_counts(pools[i], &pc);
+        sum.active += pc.active;
+        sum.idle += pc.idle;
+        sum.requests += pc.requests;
+        sum.slow += pc.slow;
+    }
+    sd_notify_status(sum.active, sum.idle, sum.requests, sum.slow, systemd_last_requests,
+                     systemd_interval_ms);
+    systemd_last_requests = sum.requests;
+}
+
 static void on_tick(void)
 {
     uint64_t now = clock_ms();
+    systemd_status(now);
     for (size_t i = 0; i < cfg->n_pools; i++) pool_tick(pools[i]);
     conn_tick(now);
     for (size_t i = 0; i < n_listeners; i++)
@@ -334,6 +358,7 @@ int master_run(struct config *config, const struct master_opts *o)
         }
     }
     for (size_t i = 0; i < cfg->n_warnings; i++) log_warning("%s", cfg->warnings[i]);
+    systemd_interval_ms = sd_notify_configure(cfg->global.systemd_interval_ms);
     if (check_root(o) < 0) goto fail;
     {
         char err[512];
@@ -378,6 +403,8 @@ int master_run(struct config *config, const struct master_opts *o)
     ring_timeout(&tick_op, TICK_MS);
     log_notice("fpm is running, pid %d", (int)getpid());
     log_notice("ready to handle connections");
+    sd_notify_ready();
+    systemd_next_ms = clock_ms() + (uint64_t)systemd_interval_ms;
     if (ready_fd >= 0) {
         unsigned char ok = 0;
         if (write(ready_fd, &ok, 1) != 1) log_warning("could not tell the parent we are ready");

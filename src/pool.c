@@ -47,6 +47,7 @@ struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log
     p->run_as_root = run_as_root;
     p->log_limit = log_limit;
     p->n_workers = cfg->max_children;
+    p->idle_spawn_rate = 1;
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
     p->ini = calloc(cfg->n_php_ini + 1, sizeof(*p->ini));
     if (p->workers == NULL || p->ini == NULL) goto oom;
@@ -94,6 +95,7 @@ static void worker_spawn(struct worker *w)
     w->state = W_IDLE;
     w->channel_closed = w->reaped = w->finished_early = w->timed_out = 0;
     w->sending = w->reading_body = w->in_idle = w->retire_asked = w->planned_exit = 0;
+    w->idle_kill = 0;
     w->send_req = NULL;
     w->seq = 0;
     w->served = 0;
@@ -101,14 +103,19 @@ static void worker_spawn(struct worker *w)
     w->respawn_at_ms = 0;
     w->req = NULL;
     fcgi_relay_init(&w->relay);
-    log_debug("[pool %s] child %d started", p->cfg->name, (int)pid);
+    /* php-fpm's levels: a replacement of a child that exited is a notice, the pool's first
+     * children and pm's spawns are debug lines. */
+    log_msg(w->replacing ? LOG_LVL_NOTICE : LOG_LVL_DEBUG, "[pool %s] child %d started",
+            p->cfg->name, (int)pid);
+    w->replacing = 0;
     relay_post_recv(w);
     dispatch_next(w);
 }
 
 int pool_start(struct pool *p)
 {
-    for (int i = 0; i < p->n_workers; i++) {
+    p->maintained_ms = clock_ms();
+    for (int i = 0; i < pm_initial_workers(p); i++) {
         worker_spawn(&p->workers[i]);
         if (p->workers[i].state == W_EMPTY) return -1;
     }
@@ -155,6 +162,7 @@ void worker_maybe_finish(struct worker *w)
     buf_put(w->rbuf);
     w->rbuf = NULL;
     w->state = W_EMPTY;
+    if (w->idle_kill) return; /* pm dynamic/ondemand retired it: the slot stays unused */
     if (p->stopping) {
         /* The queue waits for the workers finishing their last request; the last one to go
          * (one that died, say) leaves none to serve it. */
@@ -164,6 +172,7 @@ void worker_maybe_finish(struct worker *w)
     uint64_t now = clock_ms();
     int crashed_early = !w->planned_exit && now - w->spawned_ms < RESPAWN_QUICK_DEATH_MS;
     w->respawn_at_ms = crashed_early ? now + RESPAWN_DELAY_MS : now;
+    w->replacing = 1;
     p->respawn_due = 1;
 }
 
@@ -224,20 +233,30 @@ int pool_child_exited(struct pool *p, pid_t pid, int status)
         double secs = (double)(clock_ms() - w->spawned_ms) / 1000.0;
         if (WIFSIGNALED(status)) {
             int sig = WTERMSIG(status);
-            /* Expected at stop; anything else is worth a warning. */
-            enum log_level lvl = p->stopping && sig != SIGKILL ? LOG_LVL_NOTICE : LOG_LVL_WARNING;
+            /* Expected at stop (php-fpm says it only at debug level); a signal other than
+             * SIGQUIT may have lost a request: a warning. */
+            enum log_level lvl = p->stopping && sig != SIGKILL ? LOG_LVL_DEBUG : LOG_LVL_WARNING;
+            if (!p->stopping && sig == SIGQUIT) lvl = LOG_LVL_NOTICE;
             log_msg(lvl, "[pool %s] child %d exited on signal %d (%s%s) after %f seconds from start",
                     p->cfg->name, (int)pid, sig, signal_name(sig),
                     WCOREDUMP(status) ? " - core dumped" : "", secs);
+        } else if (w->idle_kill && WEXITSTATUS(status) == 0) {
+            log_debug("[pool %s] child %d has been killed by the process management after %f "
+                      "seconds from start",
+                      p->cfg->name, (int)pid, secs);
         } else if (WEXITSTATUS(status) != 0 || w->state != W_RETIRING) {
             log_warning("[pool %s] child %d exited with code %d after %f seconds from start",
                         p->cfg->name, (int)pid, WEXITSTATUS(status), secs);
         } else {
-            log_notice("[pool %s] child %d exited with code 0 after %f seconds from start",
-                       p->cfg->name, (int)pid, secs);
+            log_msg(p->stopping ? LOG_LVL_DEBUG : LOG_LVL_NOTICE,
+                    "[pool %s] child %d exited with code 0 after %f seconds from start",
+                    p->cfg->name, (int)pid, secs);
         }
         /* Only a clean exit we asked for is planned; a crash on the way out still backs off. */
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) w->planned_exit = w->timed_out;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            w->planned_exit = w->timed_out;
+            w->idle_kill = 0; /* it crashed on the way out: replaced as any crash */
+        }
         w->reaped = 1;
         if (w->state == W_IDLE) idle_remove(p, w);
         relay_fail_running(w, 502);
@@ -282,6 +301,7 @@ static void read_timed_out(struct worker *w, uint64_t now)
 void pool_tick(struct pool *p)
 {
     uint64_t now = clock_ms();
+    pm_maintain(p, now);
     int limit = p->cfg->request_terminate_timeout_ms;
     int read_limit = p->cfg->request_read_timeout_ms;
     for (int i = 0; i < p->n_workers; i++) {
@@ -308,6 +328,8 @@ void pool_reload(struct pool *p)
         struct worker *w = &p->workers[i];
         if (w->state == W_IDLE) {
             idle_remove(p, w);
+            /* ondemand starts from none, as php-fpm's reload does: the next request forks */
+            if (p->cfg->pm == PM_ONDEMAND) w->idle_kill = 1;
             worker_retire(w);
         } else if (w->state == W_BUSY) {
             w->retire_asked = 1; /* dispatch_next() retires it after this request */
@@ -318,7 +340,9 @@ void pool_reload(struct pool *p)
 void pool_stop(struct pool *p, int graceful)
 {
     p->stopping = graceful ? 1 : 2;
-    if (!graceful) refuse_queued(p);
+    /* Queued requests wait for the workers' last requests; with no worker (ondemand), nobody
+     * would take them. */
+    if (!graceful || pool_live_workers(p) == 0) refuse_queued(p);
     for (int i = 0; i < p->n_workers; i++) {
         struct worker *w = &p->workers[i];
         if (w->state == W_EMPTY) continue;
@@ -336,6 +360,17 @@ void pool_kill_all(struct pool *p)
     for (int i = 0; i < p->n_workers; i++)
         if (p->workers[i].state != W_EMPTY && !p->workers[i].reaped)
             kill(p->workers[i].pid, SIGKILL);
+}
+
+void pool_counts(const struct pool *p, struct pool_counts *out)
+{
+    out->active = out->idle = 0;
+    for (int i = 0; i < p->n_workers; i++) {
+        if (p->workers[i].state == W_BUSY) out->active++;
+        else if (p->workers[i].state == W_IDLE) out->idle++;
+    }
+    out->requests = p->requests;
+    out->slow = p->slow_requests;
 }
 
 unsigned pool_live_workers(const struct pool *p)

@@ -48,6 +48,12 @@ void pool_reload(struct pool *p);
 void pool_stop(struct pool *p, int graceful);
 /* Send SIGKILL to every remaining worker (stop deadline passed). */
 void pool_kill_all(struct pool *p);
+/* What the pool's workers are doing, and requests it has handed to them since it started. */
+struct pool_counts {
+    unsigned active, idle;
+    unsigned long requests, slow;
+};
+void pool_counts(const struct pool *p, struct pool_counts *out);
 /* Number of worker processes not yet reaped. */
 unsigned pool_live_workers(const struct pool *p);
 void pool_free(struct pool *p);

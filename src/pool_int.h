@@ -1,7 +1,8 @@
 /* Inside a pool: the worker slots and the pool state that the pool's modules share. pool.c runs
- * the slots (spawn, reap, respawn, timeouts, reload, stop), dispatch.c the queue and the sending
- * of a request to a worker, relay.c the worker's output on its way to the client. Only these and
- * worker_proc.c include this. */
+ * the slots (spawn, reap, respawn, timeouts, reload, stop), pm.c decides how many run (pm =
+ * static, dynamic, ondemand), dispatch.c the queue and the sending of a request to a worker,
+ * relay.c the worker's output on its way to the client. Only these and worker_proc.c include
+ * this. */
 #ifndef PHPMGR_POOL_INT_H
 #define PHPMGR_POOL_INT_H
 
@@ -43,6 +44,8 @@ struct worker {
     uint8_t in_idle;        /* on the pool's idle list */
     uint8_t retire_asked;   /* reload: exit after the current request */
     uint8_t planned_exit;   /* we asked it to leave: respawn at once, it is no crash */
+    uint8_t idle_kill;      /* retired by pm dynamic/ondemand for being idle: not respawned */
+    uint8_t replacing;      /* the next start replaces a child that exited (a notice line) */
     unsigned seq;           /* requests sent on this channel (names a request in SIGURG) */
     struct request *req;    /* the request it runs (held by the pool) */
     struct buf *rbuf;
@@ -60,6 +63,7 @@ struct worker {
     struct msghdr msg;
     unsigned long served;
     uint64_t spawned_ms;
+    uint64_t idle_since_ms; /* when it last became idle (pm.process_idle_timeout) */
     uint64_t respawn_at_ms; /* 0: no respawn planned */
     int seed_fd; /* channel to the slot's pre-forked next worker (worker_proc.c), or -1 */
 };
@@ -78,6 +82,13 @@ struct pool {
     int stopping;      /* 1 graceful, 2 fast */
     int respawn_due;   /* a slot waits for pool_spawn_due() */
     uint64_t queue_full_logged_ms;
+    unsigned long requests;      /* handed to workers since start */
+    unsigned long slow_requests; /* past request_slowlog_timeout */
+    /* pm.c */
+    uint64_t maintained_ms;     /* last idle-server maintenance (once a second) */
+    int idle_spawn_rate;        /* dynamic: workers to start at the next shortage */
+    int warned_max_children;    /* "server reached pm.max_children" said, until a spawn */
+    unsigned max_children_reached; /* times it was said (php-fpm's status counter) */
 };
 
 /* pool.c */
@@ -102,6 +113,14 @@ void relay_request_over(struct worker *w);
 void relay_fail_running(struct worker *w, int status);
 /* Queue news for r's connection; delivered by relay_deliver(). */
 void relay_news(struct request *r, enum request_news news, int status);
+
+/* pm.c */
+/* Workers to start with the pool: static pm.max_children, dynamic pm.start_servers, ondemand 0. */
+int pm_initial_workers(const struct pool *p);
+/* Idle-server maintenance (acts once a second): plans spawns and retires idle workers. */
+void pm_maintain(struct pool *p, uint64_t now);
+/* A request was queued for want of an idle worker: ondemand plans a spawn. */
+void pm_request_queued(struct pool *p);
 
 /* worker_proc.c */
 /* Start the worker of p's slot (0-based): wake the slot's pre-forked successor on *seed_fd when
