@@ -62,6 +62,9 @@ install: all
 	install -D -m 0644 man/phpmgr.8 $(DESTDIR)$(PREFIX)/share/man/man8/phpmgr.8
 	install -D -m 0644 man/phpmgr.ini.5 $(DESTDIR)$(PREFIX)/share/man/man5/phpmgr.ini.5
 	install -D -m 0644 etc/phpmgr.ini $(DESTDIR)$(PREFIX)/share/doc/phpmgr/examples/phpmgr.ini
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@CONFIG@|/etc/phpmgr/phpmgr.ini|g' \
+		etc/phpmgr.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/phpmgr.service
 	install -D -m 0755 scripts/phpmgr-laravel $(DESTDIR)$(PREFIX)/bin/phpmgr-laravel
 	install -D -m 0644 sapi/php/laravel.php $(DESTDIR)$(PREFIX)/share/phpmgr/laravel.php
 	install -D -m 0644 sapi/php/phpmgr.stub.php $(DESTDIR)$(PREFIX)/share/phpmgr/phpmgr.stub.php
