@@ -17,11 +17,13 @@
 #include "log.h"
 #include "pool_int.h"
 
-/* A worker that dies on its own sooner than this after its start is respawned only after a pause,
- * so a broken setup does not fork in a tight loop. Workers we retired (pm.max_requests, reload)
- * are replaced at once. */
+/* A worker that dies on its own sooner than this after its start is respawned only after a pause
+ * that doubles with each such death in a row (up to the max), so a broken setup (a bootstrap that
+ * fails, an extension that crashes) does not fork in a loop. Workers we retired (pm.max_requests,
+ * reload) are replaced at once. */
 #define RESPAWN_QUICK_DEATH_MS 1000
 #define RESPAWN_DELAY_MS 1000
+#define RESPAWN_DELAY_MAX_MS 32000
 
 const char *pool_name(const struct pool *p)
 {
@@ -171,7 +173,20 @@ void worker_maybe_finish(struct worker *w)
     }
     uint64_t now = clock_ms();
     int crashed_early = !w->planned_exit && now - w->spawned_ms < RESPAWN_QUICK_DEATH_MS;
-    w->respawn_at_ms = crashed_early ? now + RESPAWN_DELAY_MS : now;
+    uint64_t delay = 0;
+    if (!crashed_early) {
+        w->quick_deaths = 0;
+    } else {
+        unsigned shift = w->quick_deaths < 5 ? w->quick_deaths : 5;
+        delay = (uint64_t)RESPAWN_DELAY_MS << shift;
+        if (delay > RESPAWN_DELAY_MAX_MS) delay = RESPAWN_DELAY_MAX_MS;
+        w->quick_deaths++;
+        log_warning("[pool %s] child %d exited %.3f seconds after its start (%u time%s in a row): "
+                    "respawning in %.0f s; see the lines above for why it failed",
+                    p->cfg->name, (int)w->pid, (double)(now - w->spawned_ms) / 1000.0,
+                    w->quick_deaths, w->quick_deaths == 1 ? "" : "s", (double)delay / 1000.0);
+    }
+    w->respawn_at_ms = now + delay;
     w->replacing = 1;
     p->respawn_due = 1;
 }

@@ -65,6 +65,7 @@ struct worker {
     uint64_t spawned_ms;
     uint64_t idle_since_ms; /* when it last became idle (pm.process_idle_timeout) */
     uint64_t respawn_at_ms; /* 0: no respawn planned */
+    unsigned quick_deaths;  /* exits soon after start in a row: the respawn backoff */
     int seed_fd; /* channel to the slot's pre-forked next worker (worker_proc.c), or -1 */
 };
 

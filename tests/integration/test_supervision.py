@@ -18,6 +18,8 @@ process tree and the log, with php-fpm's rules and log lines.
                                       graceful stop has php-fpm's lines, in php-fpm's order
   systemd-notify                      with $NOTIFY_SOCKET: READY=1 with MAINPID, then a STATUS
                                       line every systemd_interval (Type=notify units)
+  respawn-backoff                     a bootstrap that fails at start: respawned after 1, 2, 4 s
+                                      (not in a loop), each time with a line saying so
 
 SUPERVISION_ONLY=regex runs the matching cases. PHPMGR_BIN selects the binary.
 """
@@ -284,6 +286,32 @@ def t_systemd_notify(c):
         sock.close()
 
 
+def t_respawn_backoff(c):
+    boot = os.path.join(H.FIXTURES, "resident", "broken.php")
+    s = PmServer(c.tmp, "broken", "pm = static\npm.max_children = 1\nworker.mode = resident\n"
+                 "worker.bootstrap = %s\ncatch_workers_output = yes\n" % boot)
+    s.start(timeout=20)
+    try:
+        pat = (r"WARNING: \[pool www\] child \d+ exited \d+\.\d+ seconds after its start "
+               r"\((\d+) times? in a row\): respawning in (\d+) s")
+        dl = H.Deadline(12)
+        want = [("1", "1"), ("2", "2"), ("3", "4")]
+        while not dl.expired() and len(re.findall(pat, s.log_text())) < 3:
+            H.wait_until(lambda: len(re.findall(pat, s.log_text())) >= 3, 1.0)
+        t_third = dl.left()
+        got = re.findall(pat, s.log_text())[:3]
+        if got != want:
+            return "backoff lines %r, want %r:\n%s" % (got, want, s.log_text()[-1500:])
+        # the third death came after 1 + 2 s of pauses, not at once
+        if 12 - t_third < 2.5:
+            return "three deaths within %.1f s: no backoff" % (12 - t_third)
+        if "this bootstrap is broken on purpose" not in s.log_text():
+            return "the bootstrap's own error is not in the log"
+        return None
+    finally:
+        s.stop(timeout=10)
+
+
 def main():
     rep = H.Reporter()
     if not H.phpmgr_available():
@@ -319,6 +347,7 @@ def main():
         run("no-not-acted-on-warnings", t_no_warnings)
         run("debian-conf-same-log-as-php-fpm", t_debian_conf)
         run("systemd-notify", t_systemd_notify)
+        run("respawn-backoff", t_respawn_backoff)
     finally:
         for s in (c.dyn, c.ond):
             s.stop(timeout=10)
