@@ -10,15 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "SAPI.h"
+#include "build-defs.h"
 #include "ext/standard/info.h"
 #include "php_ini.h"
 #include "php_ini_builder.h"
 #include "php_main.h"
 #include "php_variables.h"
 #include "zend_ini.h"
+#include "zend.h"
+#include "zend_extensions.h"
 
 struct phpw_cgi_globals phpw_cgi;
 bool phpw_in_worker;
@@ -251,4 +255,72 @@ const char *phpw_php_version(void)
     /* the library's version, which may differ from the headers' PHP_VERSION */
     const char *v = engine_started ? zend_get_module_version("standard") : NULL;
     return v ? v : PHP_VERSION;
+}
+
+const char *phpw_zend_version(void)
+{
+    return get_zend_version();
+}
+
+const char *phpw_build_prefix(void)
+{
+    return PHP_PREFIX;
+}
+
+const char *phpw_build_localstatedir(void)
+{
+    return PHP_LOCALSTATEDIR;
+}
+
+static int module_name_cmp(Bucket *f, Bucket *s)
+{
+    return strcasecmp(((zend_module_entry *)Z_PTR(f->val))->name,
+                      ((zend_module_entry *)Z_PTR(s->val))->name);
+}
+
+static int extension_name_cmp(const zend_llist_element **f, const zend_llist_element **s)
+{
+    return strcmp(((zend_extension *)(*f)->data)->name, ((zend_extension *)(*s)->data)->name);
+}
+
+static void print_extension_name(void *ext)
+{
+    printf("%s\n", ((zend_extension *)ext)->name);
+}
+
+/* php-fpm's print_modules() and print_extensions() */
+int phpw_print_modules(void)
+{
+    HashTable sorted;
+    zend_module_entry *module;
+    zend_hash_init(&sorted, 50, NULL, NULL, 1);
+    zend_hash_copy(&sorted, &module_registry, NULL);
+    zend_hash_sort(&sorted, module_name_cmp, 0);
+    printf("[PHP Modules]\n");
+    ZEND_HASH_MAP_FOREACH_PTR(&sorted, module)
+    {
+        printf("%s\n", module->name);
+    }
+    ZEND_HASH_FOREACH_END();
+    zend_hash_destroy(&sorted);
+    printf("\n[Zend Modules]\n");
+    zend_llist exts;
+    zend_llist_copy(&exts, &zend_extensions);
+    exts.dtor = NULL;
+    zend_llist_sort(&exts, extension_name_cmp);
+    zend_llist_apply(&exts, print_extension_name);
+    zend_llist_destroy(&exts);
+    printf("\n");
+    return 0;
+}
+
+int phpw_print_info(void)
+{
+    sapi_module.phpinfo_as_text = 1; /* sapi_startup() took a copy of phpw_sapi_module */
+    if (php_request_startup() == FAILURE) return -1;
+    SG(headers_sent) = 1;
+    SG(request_info).no_headers = 1;
+    php_print_info(PHP_INFO_ALL);
+    php_request_shutdown(NULL);
+    return 0;
 }

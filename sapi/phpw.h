@@ -28,6 +28,21 @@ _Noreturn void phpw_worker_exit(int code);
 /* PHP's version string, e.g. "8.2.36". Valid after phpw_engine_start(). */
 const char *phpw_php_version(void);
 
+/* The Zend engine's banner as php -v and php-fpm -v end it: "Zend Engine v4.2.x, Copyright ..."
+ * and one "    with EXTENSION ..." line per loaded Zend extension (OPcache), each ending in a
+ * newline. Valid after phpw_engine_start(). */
+const char *phpw_zend_version(void);
+
+/* PHP's compiled-in PHP_PREFIX ("/usr" on Debian) and PHP_LOCALSTATEDIR ("/var"): php-fpm takes
+ * relative paths under them when no prefix is given. Valid any time. */
+const char *phpw_build_prefix(void);
+const char *phpw_build_localstatedir(void);
+
+/* php-fpm -m and -i, after phpw_engine_start(): the loaded PHP and Zend modules, or phpinfo() as
+ * text, on stdout. 0, or -1 when PHP could not start a request. */
+int phpw_print_modules(void);
+int phpw_print_info(void);
+
 struct phpw_ini {
     const char *name;
     const char *value;

@@ -256,7 +256,7 @@ detect_http() {
     if [ ! -x "$PHPMGR" ]; then HTTP_NA="n/a ($PHPMGR not built)"; return; fi
     write_phpmgr_conf http-probe "$(free_port)" "$(free_port)"
     local out rc
-    out=$(timeout 20 "$PHPMGR" test -c "$TMP/http-probe.ini" 2>&1); rc=$?
+    out=$(timeout 20 "$PHPMGR" test -R -c "$TMP/http-probe.ini" 2>&1); rc=$?
     if [ $rc -ne 0 ] || grep -qi "not acted on yet" <<<"$out"; then
         HTTP_NA="n/a (HTTP ingress not built yet)"
         log "phpmgr test -c (http.listen): rc=$rc: $(grep -i -m1 'http' <<<"$out" || head -n1 <<<"$out")"

@@ -14,6 +14,7 @@
  * on_entry() then turns the raw value into what PHP's scanner would give php-fpm (quotes, escapes,
  * ${VAR}, yes/no keywords, E_* constants and | & ^ ~ ! expressions) and applies the key. */
 #include "config.h"
+#include "../sapi/phpw.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -208,7 +209,7 @@ struct parser {
     int cur_pool; /* -1: [global] (also before any section, as in php-fpm) */
     int depth;
     struct loc (*locs)[N_POOL_KEYS]; /* where each pool key was last set, per pool */
-    size_t cap_pools, cap_warnings, cap_files;
+    size_t cap_pools, cap_warnings, cap_notices, cap_files;
     struct global_config def_global; /* defaults, to warn only about keys that change something */
     struct pool_config def_pool;
 };
@@ -222,7 +223,9 @@ static void vfail(struct parser *ps, const char *file, int line, const char *key
     ps->failed = 1;
     if (!ps->err || ps->errlen == 0) return;
     int n;
-    if (file && line > 0)
+    if (!key)
+        n = 0; /* php-fpm's own message, as it prints it */
+    else if (file && line > 0)
         n = snprintf(ps->err, ps->errlen, "%s:%d: %s: ", file, line, key);
     else if (file)
         n = snprintf(ps->err, ps->errlen, "%s: %s: ", file, key);
@@ -319,6 +322,22 @@ warn_at(struct parser *ps, const char *file, int line, const char *key, const ch
     free(msg);
     if (!w) return -1;
     return push_counted(ps, &cfg->warnings, &cfg->n_warnings, &ps->cap_warnings, w);
+}
+
+/* One of php-fpm's NOTICE lines about the configuration (config.notices). */
+__attribute__((format(printf, 2, 3))) static int notice(struct parser *ps, const char *fmt, ...)
+{
+    struct config *cfg = ps->cfg;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!msg) return oom(ps);
+    va_start(ap, fmt);
+    vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return push_counted(ps, &cfg->notices, &cfg->n_notices, &ps->cap_notices, msg);
 }
 
 static int not_acted(struct source *src, const char *key)
@@ -1208,26 +1227,23 @@ static int add_env(struct source *src, struct pool_config *pool, const char *ful
 {
     struct parser *ps = src->ps;
     if (!*val) return fail(src, full, "empty value");
-    char *v = expand_pool(src, full, val);
-    if (!v) return -1;
-    if (v[0] == '$') { /* php-fpm: a value starting with '$' names a variable of its environment */
-        const char *e = getenv(v + 1);
-        char *nv = xstrdup(ps, e ? e : "");
-        free(v);
-        if (!nv) return -1;
-        v = nv;
-    }
-    char *n = xstrdup(ps, name);
+    char *given = expand_pool(src, full, val);
+    if (!given) return -1;
+    /* php-fpm: a value starting with '$' names a variable of its environment */
+    const char *e = given[0] == '$' ? getenv(given + 1) : given;
+    char *v = xstrdup(ps, e ? e : "");
+    char *n = v ? xstrdup(ps, name) : NULL;
     struct env_entry *t = n ? realloc(pool->env, (pool->n_env + 1) * sizeof(*t)) : NULL;
     if (!t) {
         free(n);
         free(v);
+        free(given);
         return n ? oom(ps) : -1;
     }
     pool->env = t;
     /* application order: php-fpm prepends */
     memmove(&t[1], &t[0], pool->n_env * sizeof(*t));
-    t[0] = (struct env_entry){n, v};
+    t[0] = (struct env_entry){n, v, given};
     pool->n_env++;
     return 0;
 }
@@ -1334,7 +1350,7 @@ static void pool_defaults(struct pool_config *p)
 {
     memset(p, 0, sizeof(*p));
     p->listen_mode = 0660;
-    p->listen_backlog = 511;
+    p->listen_backlog = -1; /* php-fpm's FPM_BACKLOG_DEFAULT on Linux: the system's maximum */
     p->listen_setfib = -1;
     p->clear_env = 1;
     p->decorate_workers_output = 1;
@@ -1439,8 +1455,14 @@ static int open_section(struct source *src, char *line)
         ps->locs = l;
         ps->cap_pools = c;
     }
+    char **given = calloc(N_POOL_KEYS, sizeof(char *));
+    if (!given) {
+        free(name);
+        return oom(ps);
+    }
     struct pool_config *pool = &cfg->pools[cfg->n_pools];
     pool_defaults(pool);
+    pool->given = given;
     pool->name = name;
     pool->file = src->path;
     pool->line = src->line;
@@ -1541,6 +1563,12 @@ static int set_scalar(struct source *src, const char *key, const char *val)
     }
     if (!k) return fail(src, key, "unknown key");
     if (k->set(src, k, base, val)) return -1;
+    /* kept as given, for -tt: php-fpm prints its string keys so ($pool expanded, as it does) */
+    char **given = pool ? &pool->given[k - pool_keys] : &ps->cfg->global.given[k - global_keys];
+    char *g = pool ? expand_pool(src, k->name, val) : xstrdup(ps, val);
+    if (!g) return -1;
+    free(*given);
+    *given = g;
     if (pool) ps->locs[ps->cur_pool][k - pool_keys] = (struct loc){src->path, src->line};
     if ((k->flags & K_WARN) && differs(k, base, def)) return not_acted(src, k->name);
     if (!pool && strcmp(k->name, "error_log") == 0 && ps->cfg->global.error_log &&
@@ -1784,6 +1812,31 @@ static int absolutize(struct parser *ps, char **path, const char *prefix)
     return 0;
 }
 
+/* php-fpm's fpm_evaluate_full_path(): a relative path goes under the pool's prefix (for a pool's
+ * paths, in_pool), else the global prefix (-p), else default_prefix, else PHP's compiled-in
+ * PHP_PREFIX. With expand (chroot), a leading "$prefix" stands for that prefix; -2 when "$prefix"
+ * is elsewhere in a relative path. A pool path that is still relative afterwards (a relative -p)
+ * goes once more under the global prefix, as php-fpm does. */
+static int fpm_path(struct parser *ps, char **path, const char *pool_prefix, int in_pool,
+                    const char *default_prefix, int expand)
+{
+    if (!*path || **path == '/') return 0;
+    const char *prefix = in_pool ? pool_prefix : NULL;
+    if (!prefix) prefix = ps->cfg->prefix;
+    if (!prefix) prefix = default_prefix ? default_prefix : phpw_build_prefix();
+    const char *rest = *path;
+    if (expand && strstr(rest, "$prefix")) {
+        if (strncmp(rest, "$prefix", 7) != 0) return -2;
+        rest += 7;
+    }
+    char *p = *rest ? xasprintf(ps, "%s/%s", prefix, rest) : xstrdup(ps, prefix);
+    if (!p) return -1;
+    free(*path);
+    *path = p;
+    if (*p != '/' && in_pool) return fpm_path(ps, path, NULL, 0, default_prefix, expand);
+    return 0;
+}
+
 static int set_default_list(struct parser *ps, char ***l, const char *const *items)
 {
     if (*l) return 0;
@@ -1798,10 +1851,23 @@ static int finish_global(struct parser *ps)
 {
     struct config *cfg = ps->cfg;
     struct global_config *g = &cfg->global;
-    if (absolutize(ps, &g->pid_file, cfg->prefix)) return -1;
-    if (g->error_log && strcmp(g->error_log, "syslog") != 0 &&
-        absolutize(ps, &g->error_log, cfg->prefix))
+    const char *var = phpw_build_localstatedir();
+    if (fpm_path(ps, &g->pid_file, NULL, 0, var, 0)) return -1;
+    if (g->error_log && strcasecmp(g->error_log, "syslog") != 0 &&
+        fpm_path(ps, &g->error_log, NULL, 0, var, 0))
         return -1;
+    /* php-fpm's fpm_systemd_conf(): half of systemd's WatchdogSec wins when over a second */
+    const char *w = getenv("WATCHDOG_USEC");
+    long wd_ms = w ? atol(w) / 2000L : 0;
+    if (wd_ms > 1000) {
+        if (g->systemd_interval_ms > 0) {
+            char *m = xstrdup(ps, "systemd_interval option ignored");
+            if (!m || push_counted(ps, &cfg->warnings, &cfg->n_warnings, &ps->cap_warnings, m))
+                return -1;
+        }
+        if (notice(ps, "systemd watchdog configured to %.3gsec", (double)((float)wd_ms / 1000.0f)))
+            return -1;
+    }
     if (!g->syslog_ident && !(g->syslog_ident = xstrdup(ps, "php-fpm"))) return -1;
     if (!g->syslog_facility && !(g->syslog_facility = xstrdup(ps, "daemon"))) return -1;
     return 0;
@@ -1836,10 +1902,14 @@ static int check_pm(struct parser *ps, size_t i)
                              "pm.max_spare_servers(%d) must not be less than "
                              "pm.min_spare_servers(%d)",
                              p->max_spare_servers, p->min_spare_servers);
-        if (p->start_servers <= 0)
+        if (p->start_servers <= 0) {
             p->start_servers =
                 p->min_spare_servers + (p->max_spare_servers - p->min_spare_servers) / 2;
-        else if (p->start_servers < p->min_spare_servers || p->start_servers > p->max_spare_servers)
+            if (notice(ps, "[pool %s] pm.start_servers is not set. It's been set to %d.", p->name,
+                       p->start_servers))
+                return -1;
+        } else if (p->start_servers < p->min_spare_servers ||
+                   p->start_servers > p->max_spare_servers)
             return pool_fail(ps, i, "pm.start_servers",
                              "pm.start_servers(%d) must not be less than "
                              "pm.min_spare_servers(%d) and not greater than "
@@ -1898,41 +1968,28 @@ static int parse_id(const char *s, unsigned long *out)
     return 1;
 }
 
-/* getpw and getgr report "no such entry" as NULL with errno 0, ENOENT, ESRCH, EBADF or EPERM
- * (getpwnam(3)); any other errno is a real failure (NSS, memory) worth naming. */
-static const char *lookup_errno(int e)
+/* php-fpm's own message for a user or group that does not exist, with no file:line (php-fpm's -t
+ * prints exactly this line). sys: php-fpm logs it as a system error, with errno. */
+static int lookup_fail(struct parser *ps, size_t i, int user, const char *name, int sys, int err)
 {
-    if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM) return "";
-    return strerror(e);
+    const char *pool = ps->cfg->pools[i].name;
+    const char *what = user ? "uid for user" : "gid for group";
+    if (sys)
+        return fail_at(ps, NULL, 0, NULL, "[pool %s] cannot get %s '%s': %s (%d)", pool, what, name,
+                       strerror(err), err);
+    return fail_at(ps, NULL, 0, NULL, "[pool %s] cannot get %s '%s'", pool, what, name);
 }
 
-/* php-fpm's fpm_unix_conf_wp(): listen.owner and listen.group must exist; as root, resolve user
- * (name or uid; a name also gives the primary group and home) and group (name or gid) now, so a bad
- * name fails the load; not as root, both are ignored with a warning and $USER/$HOME are the running
- * user's. */
+/* php-fpm's fpm_unix_test_config() and fpm_unix_conf_wp(): as root, resolve user (name or uid; a
+ * name also gives the primary group and home) and group (name or gid) now, so a bad name fails
+ * the load; not as root, both are ignored with a warning and $USER/$HOME are the running user's.
+ * listen.owner and listen.group must exist whoever runs it (listen.c looks them up again when it
+ * makes the socket). Numbers are taken as ids without a lookup, as php-fpm does. */
 static int resolve_identity(struct parser *ps, size_t i)
 {
     struct pool_config *p = &ps->cfg->pools[i];
     unsigned long id;
     struct passwd *pw;
-    /* php-fpm checks the socket's owner and group at load whoever runs it; listen.c looks them
-     * up again when it makes the socket. */
-    if (p->listen_owner && !parse_id(p->listen_owner, &id)) {
-        errno = 0;
-        if (!getpwnam(p->listen_owner)) {
-            const char *why = lookup_errno(errno);
-            return pool_fail(ps, i, "listen.owner", "cannot get uid for user '%s'%s%s",
-                             p->listen_owner, *why ? ": " : "", why);
-        }
-    }
-    if (p->listen_group && !parse_id(p->listen_group, &id)) {
-        errno = 0;
-        if (!getgrnam(p->listen_group)) {
-            const char *why = lookup_errno(errno);
-            return pool_fail(ps, i, "listen.group", "cannot get gid for group '%s'%s%s",
-                             p->listen_group, *why ? ": " : "", why);
-        }
-    }
     if (geteuid() != 0) {
         static const char *const keys[] = {"user", "group"};
         for (size_t k = 0; k < 2; k++) {
@@ -1947,40 +2004,41 @@ static int resolve_identity(struct parser *ps, size_t i)
         if (pw &&
             (!(p->user_name = xstrdup(ps, pw->pw_name)) || !(p->home = xstrdup(ps, pw->pw_dir))))
             return -1;
-        return 0;
-    }
-    if (p->user) {
-        errno = 0;
-        if (parse_id(p->user, &id)) {
-            p->uid = (uid_t)id;
-            pw = getpwuid(p->uid); /* a uid with no entry is fine, as in php-fpm */
-        } else if (!(pw = getpwnam(p->user))) {
-            const char *why = lookup_errno(errno);
-            return pool_fail(ps, i, "user", "cannot get uid for user '%s'%s%s", p->user,
-                             *why ? ": " : "", why);
-        }
-        if (pw) {
-            p->uid = pw->pw_uid;
-            p->gid = pw->pw_gid;
-            if (!(p->user_name = xstrdup(ps, pw->pw_name)) || !(p->home = xstrdup(ps, pw->pw_dir)))
-                return -1;
-        }
-        p->set_identity = 1;
-    }
-    if (p->group) {
-        if (parse_id(p->group, &id)) {
-            p->gid = (gid_t)id;
-        } else {
-            errno = 0;
-            struct group *gr = getgrnam(p->group);
-            if (!gr) {
-                const char *why = lookup_errno(errno);
-                return pool_fail(ps, i, "group", "cannot get gid for group '%s'%s%s", p->group,
-                                 *why ? ": " : "", why);
+    } else {
+        if (p->user) {
+            if (parse_id(p->user, &id)) {
+                p->uid = (uid_t)id;
+                pw = getpwuid(p->uid); /* a uid with no entry is fine, as in php-fpm */
+            } else if (!(pw = getpwnam(p->user))) {
+                return lookup_fail(ps, i, 1, p->user, 0, 0);
             }
-            p->gid = gr->gr_gid;
+            if (pw) {
+                p->uid = pw->pw_uid;
+                p->gid = pw->pw_gid;
+                if (!(p->user_name = xstrdup(ps, pw->pw_name)) ||
+                    !(p->home = xstrdup(ps, pw->pw_dir)))
+                    return -1;
+            }
+            p->set_identity = 1;
         }
-        p->set_identity = 1;
+        if (p->group) {
+            if (parse_id(p->group, &id)) {
+                p->gid = (gid_t)id;
+            } else {
+                struct group *gr = getgrnam(p->group);
+                if (!gr) return lookup_fail(ps, i, 0, p->group, 0, 0);
+                p->gid = gr->gr_gid;
+            }
+            p->set_identity = 1;
+        }
+    }
+    if (p->listen_owner && !parse_id(p->listen_owner, &id)) {
+        errno = 0;
+        if (!getpwnam(p->listen_owner)) return lookup_fail(ps, i, 1, p->listen_owner, 1, errno);
+    }
+    if (p->listen_group && !parse_id(p->listen_group, &id)) {
+        errno = 0;
+        if (!getgrnam(p->listen_group)) return lookup_fail(ps, i, 0, p->listen_group, 1, errno);
     }
     return 0;
 }
@@ -1991,17 +2049,18 @@ static int finish_pool(struct parser *ps, size_t i)
     struct pool_config *p = &cfg->pools[i];
 
     if (p->prefix) {
-        if (absolutize(ps, &p->prefix, cfg->prefix)) return -1;
+        if (fpm_path(ps, &p->prefix, NULL, 0, NULL, 0)) return -1;
         if (!is_dir(p->prefix))
             return pool_fail(ps, i, "prefix",
                              "the prefix '%s' does not exist or is not a directory", p->prefix);
     }
+    const char *pp = p->prefix; /* php-fpm's keys: fpm_path(); phpmgr's: under a prefix if any */
     const char *prefix = p->prefix ? p->prefix : cfg->prefix;
 
     if (!p->listen)
         return pool_fail(ps, i, "listen",
                          "no listen address has been defined (listen is required)");
-    if (is_unix_listen(p->listen) && absolutize(ps, &p->listen, prefix)) return -1;
+    if (is_unix_listen(p->listen) && fpm_path(ps, &p->listen, pp, 1, NULL, 0)) return -1;
     if (check_unix_len(ps, i, "listen", p->listen)) return -1;
     if (p->status_listen && is_unix_listen(p->status_listen) &&
         absolutize(ps, &p->status_listen, prefix))
@@ -2014,7 +2073,6 @@ static int finish_pool(struct parser *ps, size_t i)
     }
 
     if (check_pm(ps, i)) return -1;
-    if (resolve_identity(ps, i)) return -1;
 
     if (p->status_path && !p->status_listen && strlen(p->status_path) < 2)
         return pool_fail(ps, i, "pm.status_path", "the status path '%s' is not long enough",
@@ -2023,7 +2081,8 @@ static int finish_pool(struct parser *ps, size_t i)
         return pool_fail(ps, i, "ping.path", "the ping path '%s' is not long enough", p->ping_path);
     if (!p->ping_response && !(p->ping_response = xstrdup(ps, "pong"))) return -1;
     if (!p->access_format && !(p->access_format = xstrdup(ps, DEFAULT_ACCESS_FORMAT))) return -1;
-    if (absolutize(ps, &p->access_log, prefix) || absolutize(ps, &p->slowlog, prefix)) return -1;
+    if (fpm_path(ps, &p->access_log, pp, 1, NULL, 0) || fpm_path(ps, &p->slowlog, pp, 1, NULL, 0))
+        return -1;
 
     if (p->request_slowlog_timeout_ms) {
         if (!p->slowlog)
@@ -2044,17 +2103,10 @@ static int finish_pool(struct parser *ps, size_t i)
     }
 
     if (p->chroot) {
-        if (strncmp(p->chroot, "$prefix", 7) == 0) { /* php-fpm allows it only at the start */
-            if (!prefix)
-                return pool_fail(ps, i, "chroot", "'$prefix' is used but no prefix is set");
-            char *c = xasprintf(ps, "%s%s", prefix, p->chroot + 7);
-            if (!c) return -1;
-            free(p->chroot);
-            p->chroot = c;
-        } else if (strstr(p->chroot, "$prefix")) {
+        int rc = fpm_path(ps, &p->chroot, pp, 1, NULL, 1);
+        if (rc == -2)
             return pool_fail(ps, i, "chroot", "'$prefix' must be at the beginning of the value");
-        }
-        if (absolutize(ps, &p->chroot, prefix)) return -1;
+        if (rc) return -1;
         if (p->chroot[0] != '/')
             return pool_fail(ps, i, "chroot", "the chroot path '%s' must start with a '/'",
                              p->chroot);
@@ -2064,18 +2116,24 @@ static int finish_pool(struct parser *ps, size_t i)
                              p->chroot);
     }
     if (p->chdir) {
-        if (absolutize(ps, &p->chdir, prefix)) return -1;
+        if (fpm_path(ps, &p->chdir, pp, 1, NULL, 0)) return -1;
         if (p->chdir[0] != '/')
             return pool_fail(ps, i, "chdir", "the chdir path '%s' must start with a '/'", p->chdir);
-        char *full = p->chroot ? xasprintf(ps, "%s/%s", p->chroot, p->chdir) : NULL;
-        if (p->chroot && !full) return -1;
-        int ok = is_dir(full ? full : p->chdir);
-        free(full);
-        if (!ok)
+        if (p->chroot) {
+            char *full = xasprintf(ps, "%s/%s", p->chroot, p->chdir);
+            if (!full) return -1;
+            int ok = is_dir(full);
+            if (!ok)
+                pool_fail(ps, i, "chdir",
+                          "the chdir path '%s' within the chroot path '%s' ('%s') does not "
+                          "exist or is not a directory",
+                          p->chdir, p->chroot, full);
+            free(full);
+            if (!ok) return -1;
+        } else if (!is_dir(p->chdir)) {
             return pool_fail(ps, i, "chdir",
-                             "the chdir path '%s' does not exist or is not a "
-                             "directory",
-                             p->chdir);
+                             "the chdir path '%s' does not exist or is not a directory", p->chdir);
+        }
     }
 
     static const char *const exts[] = {".php", ".phar", NULL};
@@ -2088,7 +2146,7 @@ static int finish_pool(struct parser *ps, size_t i)
             if (e->admin && strcasecmp(e->name, "error_log") == 0 &&
                 strcasecmp(e->value, "syslog") == 0)
                 continue;
-            if (*e->value && absolutize(ps, &e->value, prefix)) return -1;
+            if (*e->value && fpm_path(ps, &e->value, pp, 1, NULL, 0)) return -1;
         }
     }
 
@@ -2153,20 +2211,41 @@ static void free_key_fields(const struct key_def *keys, size_t n, void *base)
     }
 }
 
+static void free_given(char **given, size_t n)
+{
+    for (size_t i = 0; given && i < n; i++)
+        free(given[i]);
+    free(given);
+}
+
+const char *config_given(const struct config *cfg, const struct pool_config *pool, const char *key)
+{
+    const struct key_def *k;
+    if (pool) {
+        k = find_key(pool_keys, N_POOL_KEYS, key);
+        return k && pool->given ? pool->given[k - pool_keys] : NULL;
+    }
+    k = find_key(global_keys, N_GLOBAL_KEYS, key);
+    return k && cfg->global.given ? cfg->global.given[k - global_keys] : NULL;
+}
+
 void config_free(struct config *cfg)
 {
     if (!cfg) return;
     free(cfg->path);
     free(cfg->prefix);
     free_key_fields(global_keys, N_GLOBAL_KEYS, &cfg->global);
+    free_given(cfg->global.given, N_GLOBAL_KEYS);
     for (size_t i = 0; i < cfg->n_pools; i++) {
         struct pool_config *p = &cfg->pools[i];
         free_key_fields(pool_keys, N_POOL_KEYS, p);
+        free_given(p->given, N_POOL_KEYS);
         /* set by no key of the tables: the section name and the arrays */
         free(p->name);
         for (size_t j = 0; j < p->n_env; j++) {
             free(p->env[j].name);
             free(p->env[j].value);
+            free(p->env[j].given);
         }
         free(p->env);
         for (size_t j = 0; j < p->n_php_ini; j++) {
@@ -2185,6 +2264,7 @@ void config_free(struct config *cfg)
     }
     free(cfg->pools);
     list_free(cfg->warnings);
+    list_free(cfg->notices);
     list_free(cfg->files);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -2196,6 +2276,10 @@ int config_load(const char *path, const char *prefix, struct config *out, char *
     if (err && errlen) err[0] = '\0';
     global_defaults(&out->global);
     global_defaults(&ps.def_global);
+    if (!(out->global.given = calloc(N_GLOBAL_KEYS, sizeof(char *)))) {
+        oom(&ps);
+        goto fail;
+    }
     pool_defaults(&ps.def_pool);
     if (!path || !*path) {
         fail_at(&ps, NULL, 0, "config", "no configuration file given");
@@ -2219,8 +2303,12 @@ int config_load(const char *path, const char *prefix, struct config *out, char *
     for (size_t i = 0; i < out->n_pools; i++)
         if (finish_pool(&ps, i)) goto fail;
     if (check_unique_addresses(&ps)) goto fail;
+    /* php-fpm looks users and groups up after every other check (-t: fpm_unix_test_config) */
+    for (size_t i = 0; i < out->n_pools; i++)
+        if (resolve_identity(&ps, i)) goto fail;
     /* NULL-terminated even when empty, so callers can always iterate */
-    if (!out->warnings && !(out->warnings = calloc(1, sizeof(char *)))) {
+    if ((!out->warnings && !(out->warnings = calloc(1, sizeof(char *)))) ||
+        (!out->notices && !(out->notices = calloc(1, sizeof(char *))))) {
         oom(&ps);
         goto fail;
     }

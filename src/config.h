@@ -26,6 +26,7 @@ struct php_ini_entry {
 struct env_entry {
     char *name;
     char *value; /* value after $VAR expansion as php-fpm does ("$HOSTNAME" -> getenv) */
+    char *given; /* value as written ($pool expanded, "$HOSTNAME" kept): what -tt prints */
 };
 
 struct timer_job {
@@ -43,7 +44,7 @@ struct pool_config {
     char *listen_owner;
     char *listen_group;
     int listen_mode;        /* octal, default 0660 (php-fpm's) */
-    int listen_backlog;     /* default 511 (php-fpm's) */
+    int listen_backlog;     /* default -1, the system's maximum (php-fpm's on Linux) */
     char **allowed_clients; /* NULL-terminated list of addresses, NULL when unset (any) */
     char *listen_acl_users;
     char *listen_acl_groups;
@@ -144,6 +145,8 @@ struct pool_config {
     int heartbeat_check_interval_ms; /* 0 = off */
     int heartbeat_idle_time_ms;
     int queue_max; /* default 1024 pending requests per pool */
+
+    char **given; /* per key: the value last given, NULL when unset (see config_given()) */
 };
 
 struct global_config {
@@ -165,6 +168,7 @@ struct global_config {
     char *events_mechanism;
     int systemd_interval_ms; /* -1 unset (10 s), 0 off */
     char *php_ini;           /* phpmgr's php_ini = PATH (php.ini to load), NULL: the default */
+    char **given;            /* per key: the value last given, NULL when unset */
 };
 
 struct config {
@@ -175,20 +179,33 @@ struct config {
     size_t n_pools;
     char **warnings; /* NULL-terminated; "file:line: key: not acted on yet" and the like */
     size_t n_warnings;
+    /* NULL-terminated: php-fpm's own NOTICE lines about the configuration, in its words
+     * ("[pool www] pm.start_servers is not set. It's been set to 2.") */
+    char **notices;
+    size_t n_notices;
     char **files; /* NULL-terminated: every file read, the main file first, then includes */
     size_t n_files;
 };
 
 /* Load and validate. On failure returns -1 with a one-line message in err ("FILE:LINE: KEY: why")
  * and *out left empty; on success 0 and *out owns all memory until config_free() (warnings and
- * files are then never NULL). prefix may be NULL; as in php-fpm it is prepended to relative paths
- * of pid, error_log, unix listen sockets, slowlog, access.log, chdir, chroot, the php.ini path
- * values php-fpm expands (error_log, extension_dir, ...) and relative include globs; a pool's
- * own prefix = takes its place for that pool's paths. Without a prefix, relative include globs
- * are taken from the including file's directory and other relative paths are left as written.
+ * files are then never NULL). Relative paths are resolved as php-fpm resolves them: pid and
+ * error_log under prefix (-p), else PHP's compiled-in PHP_LOCALSTATEDIR (/var); unix listen
+ * sockets, slowlog, access.log, chdir, chroot and the php.ini path values php-fpm expands
+ * (error_log, extension_dir, ...) under the pool's prefix =, else prefix, else PHP_PREFIX (/usr).
+ * Relative include globs are taken under prefix when given, else from the including file's
+ * directory; phpmgr's own path keys (http.listen sockets, worker.bootstrap) under the pool's
+ * prefix or prefix when there is one, else as written. prefix may be NULL.
+ * As root, each pool's user and group are resolved, and listen.owner and listen.group must
+ * exist, as php-fpm checks them; those failures are php-fpm's own message, with no file:line.
  * Not thread-safe (getenv, glob's error callback). */
 int config_load(const char *path, const char *prefix, struct config *out, char *err, size_t errlen);
 void config_free(struct config *cfg);
+
+/* The value key was last given in the files for pool (NULL: [global]), after PHP's INI scanning
+ * and $pool expansion, before any other processing; NULL when no file set it. Array keys
+ * (env[], php_value[], ...) are not covered. */
+const char *config_given(const struct config *cfg, const struct pool_config *pool, const char *key);
 
 /* Parse php-fpm's times ("30", "30s", "5m", "1h", "2d"; also "250ms") into ms. -1 on bad input. */
 long long config_parse_time_ms(const char *value);

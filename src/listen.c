@@ -182,7 +182,7 @@ static int open_unix(const struct listen_opts *o, char *err, size_t errlen)
         close(fd);
         return -1;
     }
-    if (listen(fd, o->backlog > 0 ? o->backlog : 511) < 0) {
+    if (listen(fd, o->backlog < 0 ? -1 : o->backlog) < 0) {
         snprintf(err, errlen, "failed to listen to address '%s': %s", o->address, strerror(errno));
         close(fd);
         return -1;
@@ -219,7 +219,7 @@ int listen_open(const struct listen_opts *o, char *err, size_t errlen)
         close(fd);
         return -1;
     }
-    if (listen(fd, o->backlog > 0 ? o->backlog : 511) < 0) {
+    if (listen(fd, o->backlog < 0 ? -1 : o->backlog) < 0) {
         snprintf(err, errlen, "failed to listen to address '%s': %s", o->address, strerror(errno));
         close(fd);
         return -1;

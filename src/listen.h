@@ -9,7 +9,7 @@
 
 struct listen_opts {
     const char *address;
-    int backlog;
+    int backlog;       /* as listen(2): negative means the system's maximum (somaxconn) */
     const char *owner; /* unix sockets only; NULL: leave */
     const char *group;
     int mode; /* -1: leave */

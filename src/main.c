@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_dump.h"
 #include "log.h"
 #include "master.h"
 #include "version.h"
@@ -19,11 +20,15 @@
 #define MAX_DEFINES 128
 
 struct cli {
+    const char *argv0;
     const char *command; /* NULL: php-fpm compatible mode */
     const char *config;
     const char *prefix;
     const char *pid_override;
-    int foreground, force_daemon, force_stderr, allow_root, test, version, help;
+    int force_daemon; /* -D: 1, -F: 0 (the last one given wins, as in php-fpm), else -1 */
+    int force_stderr, allow_root, test, version, help;
+    int fpm_usage; /* php-fpm mode: print php-fpm's usage; 1 for -h (exit 0), 2 on a bad option */
+    char php_only; /* php-fpm mode: -m or -i, PHP's module list or phpinfo() */
     struct phpw_engine_opts engine;
     const char *defines[MAX_DEFINES];
 };
@@ -34,30 +39,70 @@ static void usage(FILE *out)
             "Usage: phpmgr start [-c FILE] [-F] [-R] [-O] [-p PREFIX] [--php-ini FILE] [-n] "
             "[-d KEY=VALUE]\n"
             "       phpmgr stop|reload|restart|status [-c FILE]\n"
-            "       phpmgr test -c FILE\n"
-            "       phpmgr version\n"
+            "       phpmgr test [-t] -c FILE\n"
+            "       phpmgr version|help\n"
             "php-fpm compatible: phpmgr [-y FILE] [-c PHP_INI] [-n] [-d KEY=VALUE] [-p PREFIX]\n"
-            "       [-g PID_FILE] [-R] [-F|-D] [-O] [-t] [-v] [-h]\n"
+            "       [-g PID_FILE] [-R] [-F|-D] [-O] [-t[t]] [-v] [-m] [-i] [-h]\n"
             "  -c FILE   with a command: the phpmgr/php-fpm config (-y is an alias);\n"
             "            without one (php-fpm mode): the php.ini file or directory\n"
             "  -F        stay in the foreground     -D  daemonize\n"
             "  -R        allow workers to run as root\n"
             "  -O        log to stderr\n"
-            "  -t        test the configuration and exit\n");
+            "  -t        test the configuration and exit (twice, or with test: also print it)\n"
+            "(phpmgr -h prints php-fpm's own usage)\n");
 }
+
+/* php-fpm's php_cgi_usage(), with this program's name: on stdout, as php-fpm prints it. */
+static void fpm_usage(const char *argv0)
+{
+    const char *slash = strrchr(argv0, '/');
+    printf("Usage: %s [-n] [-e] [-h] [-i] [-m] [-v] [-t] [-p <prefix>] [-g <pid>] [-c <file>] [-d "
+           "foo[=bar]] [-y <file>] [-D] [-F [-O]]\n"
+           "  -c <path>|<file> Look for php.ini file in this directory\n"
+           "  -n               No php.ini file will be used\n"
+           "  -d foo[=bar]     Define INI entry foo with value 'bar'\n"
+           "  -e               Generate extended information for debugger/profiler\n"
+           "  -h               This help\n"
+           "  -i               PHP information\n"
+           "  -m               Show compiled in modules\n"
+           "  -v               Version number\n"
+           "  -p, --prefix <dir>\n"
+           "                   Specify alternative prefix path to FastCGI process manager "
+           "(default: %s).\n"
+           "  -g, --pid <file>\n"
+           "                   Specify the PID file location.\n"
+           "  -y, --fpm-config <file>\n"
+           "                   Specify alternative path to FastCGI process manager config file.\n"
+           "  -t, --test       Test FPM configuration and exit\n"
+           "  -D, --daemonize  force to run in background, and ignore daemonize option from config "
+           "file\n"
+           "  -F, --nodaemonize\n"
+           "                   force to stay in foreground, and ignore daemonize option from "
+           "config file\n"
+           "  -O, --force-stderr\n"
+           "                   force output to stderr in nodaemonize even if stderr is not a TTY\n"
+           "  -R, --allow-to-run-as-root\n"
+           "                   Allow pool to run as root (disabled by default)\n",
+           slash ? slash + 1 : argv0, phpw_build_prefix());
+}
+
+#define OPT_PHP_INI 256
 
 static int parse_args(int argc, char **argv, struct cli *c)
 {
     memset(c, 0, sizeof(*c));
+    c->argv0 = argv[0] ? argv[0] : "phpmgr";
     c->engine.defines = c->defines;
+    c->force_daemon = -1;
     int first = 1;
     if (argc > 1 && argv[1][0] != '-') {
         c->command = argv[1];
         first = 2;
     }
+    /* php-fpm's long options; --php-ini is -c in both modes' php.ini sense */
     static const struct option longopts[] = {
         {"fpm-config", required_argument, NULL, 'y'},
-        {"php-ini", required_argument, NULL, 'i'},
+        {"php-ini", required_argument, NULL, OPT_PHP_INI},
         {"prefix", required_argument, NULL, 'p'},
         {"pid", required_argument, NULL, 'g'},
         {"nodaemonize", no_argument, NULL, 'F'},
@@ -67,13 +112,21 @@ static int parse_args(int argc, char **argv, struct cli *c)
         {"test", no_argument, NULL, 't'},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
+        {"usage", no_argument, NULL, 'h'},
         {"no-php-ini", no_argument, NULL, 'n'},
         {"define", required_argument, NULL, 'd'},
+        {"profile-info", no_argument, NULL, 'e'},
+        {"modules", no_argument, NULL, 'm'},
+        {"info", no_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},
     };
+    int fpm = c->command == NULL;
+    /* php-fpm mode: options act in order, as php-fpm's: -v, -h, -m, -i and a bad option end the
+     * parsing there, and getopt prints nothing (php-fpm prints only its usage) */
+    opterr = !fpm;
     optind = first;
     int opt;
-    while ((opt = getopt_long(argc, argv, "y:c:i:p:g:d:nFDORtvh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "y:c:p:g:d:nFDORtvhemi", longopts, NULL)) != -1) {
         switch (opt) {
         case 'y': c->config = optarg; break;
         case 'c':
@@ -82,7 +135,9 @@ static int parse_args(int argc, char **argv, struct cli *c)
             else
                 c->engine.php_ini_path = optarg;
             break;
-        case 'i': c->engine.php_ini_path = optarg; break;
+        case OPT_PHP_INI:
+            c->engine.php_ini_path = optarg;
+            break;
         case 'p': c->prefix = optarg; break;
         case 'g': c->pid_override = optarg; break;
         case 'n': c->engine.no_php_ini = 1; break;
@@ -93,24 +148,67 @@ static int parse_args(int argc, char **argv, struct cli *c)
             }
             c->defines[c->engine.n_defines++] = optarg;
             break;
-        case 'F': c->foreground = 1; break;
+        case 'F':
+            c->force_daemon = 0;
+            break;
         case 'D': c->force_daemon = 1; break;
         case 'O': c->force_stderr = 1; break;
         case 'R': c->allow_root = 1; break;
         case 't': c->test++; break;
-        case 'v': c->version = 1; break;
-        case 'h': c->help = 1; break;
-        default: usage(stderr); return -1;
+        case 'e': /* php-fpm: extended info for debuggers; nothing to do here */
+            break;
+        case 'v':
+            c->version = 1;
+            if (fpm) return 0;
+            break;
+        case 'h':
+            c->help = 1;
+            if (fpm) {
+                c->fpm_usage = 1;
+                return 0;
+            }
+            break;
+        case 'm':
+        case 'i':
+            if (fpm) {
+                c->php_only = (char)opt;
+                return 0;
+            }
+            usage(stderr);
+            return -1;
+        default:
+            if (fpm) { /* php-fpm: -? is help; anything else its usage, exit 64 */
+                c->fpm_usage = optopt == '?' ? 1 : 2;
+                return 0;
+            }
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
+        if (fpm) { /* php-fpm takes no other argument */
+            c->fpm_usage = 2;
+            return 0;
+        }
         fprintf(stderr, "phpmgr: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return -1;
     }
+    if (c->command && strcmp(c->command, "test") == 0) c->test++;
     if (c->config == NULL) {
+        /* php-fpm: PREFIX/etc/php-fpm.conf with -p, else its compiled-in path */
+        static char under_prefix[4096];
         const char *env = getenv("PHPMGR_CONFIG");
-        c->config = env ? env : c->command ? DEFAULT_CONFIG : FPM_DEFAULT_CONFIG;
+        if (env)
+            c->config = env;
+        else if (c->command)
+            c->config = DEFAULT_CONFIG;
+        else if (c->prefix && *c->prefix &&
+                 snprintf(under_prefix, sizeof(under_prefix), "%s/etc/php-fpm.conf", c->prefix) <
+                     (int)sizeof(under_prefix))
+            c->config = under_prefix;
+        else
+            c->config = FPM_DEFAULT_CONFIG;
     }
     return 0;
 }
@@ -123,31 +221,88 @@ static int load(const struct cli *c, struct config *cfg)
         log_error("FPM initialization failed");
         return -1;
     }
-    if (c->pid_override) {
+    /* php-fpm: -g is the pid file unless the configuration names one; relative, it goes under
+     * the prefix, else PHP's compiled-in /var */
+    if (c->pid_override && *c->pid_override && !config_given(cfg, NULL, "pid")) {
+        const char *dir = c->prefix && *c->prefix ? c->prefix : phpw_build_localstatedir();
+        char *pid = NULL;
+        if (c->pid_override[0] == '/')
+            pid = strdup(c->pid_override);
+        else if (asprintf(&pid, "%s/%s", dir, c->pid_override) < 0)
+            pid = NULL;
+        if (pid == NULL) {
+            log_error("out of memory");
+            config_free(cfg);
+            return -1;
+        }
         free(cfg->global.pid_file);
-        cfg->global.pid_file = strdup(c->pid_override);
+        cfg->global.pid_file = pid;
     }
     return 0;
 }
 
-static int cmd_version(void)
+/* php-fpm refuses, as root and without -R, a pool with no user, before any other pool check. */
+static int check_user_defined(const struct cli *c, const struct config *cfg)
 {
-    struct phpw_engine_opts quiet = {.no_php_ini = 1};
-    char err[256];
-    printf("phpmgr %s\n", PHPMGR_VERSION_STRING);
-    if (phpw_engine_start(&quiet, err, sizeof(err)) == 0) {
-        printf("PHP %s (fpm-fcgi)\n", phpw_php_version());
-        phpw_engine_stop();
+    if (geteuid() != 0 || c->allow_root) return 0;
+    for (size_t i = 0; i < cfg->n_pools; i++) {
+        if (cfg->pools[i].user) continue;
+        log_alert("[pool %s] user has not been defined", cfg->pools[i].name);
+        log_error("failed to post process the configuration");
+        log_error("FPM initialization failed");
+        return -1;
     }
     return 0;
 }
 
+/* php-fpm -v: its banner, PHP's engine lines (OPcache's when php.ini loads it), then phpmgr's. */
+static int cmd_version(const struct cli *c)
+{
+    char err[256];
+    if (phpw_engine_start(&c->engine, err, sizeof(err)) < 0) {
+        printf("phpmgr %s\n", PHPMGR_VERSION_STRING);
+        fprintf(stderr, "phpmgr: %s\n", err);
+        return 70; /* php-fpm's FPM_EXIT_SOFTWARE */
+    }
+    printf("PHP %s (fpm-fcgi) (built: %s %s)\nCopyright (c) The PHP Group\n%sphpmgr %s\n",
+           phpw_php_version(), __DATE__, __TIME__, phpw_zend_version(), PHPMGR_VERSION_STRING);
+    fflush(stdout);
+    phpw_engine_stop();
+    return 0;
+}
+
+/* php-fpm -m and -i: PHP's module list, phpinfo() as text. */
+static int cmd_php_only(const struct cli *c)
+{
+    char err[256];
+    if (phpw_engine_start(&c->engine, err, sizeof(err)) < 0) {
+        fprintf(stderr, "phpmgr: %s\n", err);
+        return 70;
+    }
+    int rc = c->php_only == 'm' ? phpw_print_modules() : phpw_print_info();
+    fflush(stdout);
+    phpw_engine_stop();
+    return rc < 0 ? 70 : 0;
+}
+
+/* -t: php-fpm's checks and lines; -tt (or test -t) also prints the configuration as php-fpm's
+ * -tt does. Lines below the config's log_level are not printed, as php-fpm's are not. */
 static int cmd_test(const struct cli *c)
 {
     struct config cfg;
     if (load(c, &cfg) < 0) return 78;
-    for (size_t i = 0; i < cfg.n_warnings; i++) log_warning("%s", cfg.warnings[i]);
-    log_notice("configuration file %s test is successful", c->config);
+    log_set_level(cfg.global.log_level);
+    if (check_user_defined(c, &cfg) < 0) {
+        config_free(&cfg);
+        return 78;
+    }
+    /* php-fpm's order: what reading the files found, then its post-processing notices */
+    for (size_t i = 0; i < cfg.n_warnings; i++)
+        log_warning("%s", cfg.warnings[i]);
+    for (size_t i = 0; i < cfg.n_notices; i++)
+        log_notice("%s", cfg.notices[i]);
+    if (c->test > 1) config_dump(&cfg, c->force_daemon);
+    log_notice("configuration file %s test is successful\n", c->config);
     config_free(&cfg);
     return 0;
 }
@@ -206,9 +361,13 @@ static int cmd_start(const struct cli *c)
 {
     struct config cfg;
     if (load(c, &cfg) < 0) return 78;
+    if (check_user_defined(c, &cfg) < 0) {
+        config_free(&cfg);
+        return 78;
+    }
     struct master_opts o;
     memset(&o, 0, sizeof(o));
-    o.daemonize = c->foreground ? 0 : c->force_daemon ? 1 : cfg.global.daemonize;
+    o.daemonize = c->force_daemon >= 0 ? c->force_daemon : cfg.global.daemonize;
     o.force_stderr = c->force_stderr;
     o.allow_root = c->allow_root;
     o.engine = c->engine;
@@ -235,14 +394,19 @@ int main(int argc, char **argv)
 {
     struct cli c;
     if (parse_args(argc, argv, &c) < 0) return 64;
-    if (c.help) {
-        usage(stdout);
-        return 0;
-    }
     if (c.command == NULL) {
-        if (c.version) return cmd_version();
+        if (c.fpm_usage) {
+            fpm_usage(c.argv0);
+            return c.fpm_usage == 1 ? 0 : 64;
+        }
+        if (c.php_only) return cmd_php_only(&c);
+        if (c.version) return cmd_version(&c);
         if (c.test) return cmd_test(&c);
         return cmd_start(&c);
+    }
+    if (c.help || strcmp(c.command, "help") == 0) {
+        usage(stdout);
+        return 0;
     }
     if (strcmp(c.command, "start") == 0) return cmd_start(&c);
     if (strcmp(c.command, "stop") == 0) return signal_master(&c, SIGQUIT, 1);
@@ -254,7 +418,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(c.command, "status") == 0) return cmd_status(&c);
     if (strcmp(c.command, "test") == 0) return cmd_test(&c);
-    if (strcmp(c.command, "version") == 0) return cmd_version();
+    if (strcmp(c.command, "version") == 0) return cmd_version(&c);
     fprintf(stderr, "phpmgr: unknown command '%s'\n", c.command);
     usage(stderr);
     return 64;
