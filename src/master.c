@@ -358,6 +358,7 @@ int master_run(struct config *config, const struct master_opts *o)
         }
     }
     for (size_t i = 0; i < cfg->n_warnings; i++) log_warning("%s", cfg->warnings[i]);
+    for (size_t i = 0; i < cfg->n_notices; i++) log_notice("%s", cfg->notices[i]);
     systemd_interval_ms = sd_notify_configure(cfg->global.systemd_interval_ms);
     if (check_root(o) < 0) goto fail;
     {

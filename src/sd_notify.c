@@ -49,9 +49,7 @@ int sd_notify_configure(int systemd_interval_ms)
         wd = (int)(atol(usec) / 2000L); /* half the period, in ms */
         log_debug("WATCHDOG_USEC=%s, interval=%d", usec, wd);
     }
-    if (wd > 1000) {
-        if (systemd_interval_ms > 0) log_warning("systemd_interval option ignored");
-        log_notice("systemd watchdog configured to %.3gsec", (double)wd / 1000.0);
+    if (wd > 1000) { /* config.c has said so, in php-fpm's words */
         watchdog = 1;
         interval_ms = wd;
     }

@@ -7,8 +7,7 @@
 #define PHPMGR_SD_NOTIFY_H
 
 /* Read WATCHDOG_USEC against the systemd_interval key (ms, 0 off, -1 unset: 10 s); returns the
- * interval the master ticks at, 0 for none. Logs php-fpm's watchdog lines. Call before "fpm is
- * running". */
+ * interval the master ticks at, 0 for none (config.c has logged php-fpm's watchdog notice). */
 int sd_notify_configure(int systemd_interval_ms);
 /* READY=1, once the listeners are armed; logs "systemd monitor interval set to N ms". */
 void sd_notify_ready(void);
