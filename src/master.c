@@ -20,6 +20,7 @@
 #include "listen.h"
 #include "log.h"
 #include "pool.h"
+#include "proc_limits.h"
 #include "ring.h"
 #include "sd_notify.h"
 #include "worker_output.h"
@@ -360,7 +361,7 @@ int master_run(struct config *config, const struct master_opts *o)
     for (size_t i = 0; i < cfg->n_warnings; i++) log_warning("%s", cfg->warnings[i]);
     for (size_t i = 0; i < cfg->n_notices; i++) log_notice("%s", cfg->notices[i]);
     systemd_interval_ms = sd_notify_configure(cfg->global.systemd_interval_ms);
-    if (check_root(o) < 0) goto fail;
+    if (check_root(o) < 0 || proc_limits_master(&cfg->global) < 0) goto fail;
     {
         char err[512];
         if (phpw_engine_start(&o->engine, err, sizeof(err)) < 0) {

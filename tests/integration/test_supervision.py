@@ -20,6 +20,9 @@ process tree and the log, with php-fpm's rules and log lines.
                                       line every systemd_interval (Type=notify units)
   respawn-backoff                     a bootstrap that fails at start: respawned after 1, 2, 4 s
                                       (not in a loop), each time with a line saying so
+  global-limits                       [global] rlimit_files, rlimit_core and process.priority on
+                                      the master and the workers it forks (/proc); a limit the
+                                      system refuses stops the start with php-fpm's error line
 
 SUPERVISION_ONLY=regex runs the matching cases. PHPMGR_BIN selects the binary.
 """
@@ -312,6 +315,56 @@ def t_respawn_backoff(c):
         s.stop(timeout=10)
 
 
+def proc_limit(pid, name):
+    with open("/proc/%d/limits" % pid) as f:
+        text = f.read()
+    for ln in text.splitlines():
+        if ln.startswith(name):
+            return ln[len(name):].split()[:2]
+    return None
+
+
+def proc_nice(pid):
+    # /proc/PID/stat: field 19 is nice; the command (field 2) may hold spaces, so split after ")"
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+def t_global_limits(c):
+    s = PmServer(c.tmp, "limits", "pm = static\npm.max_children = 2\n")
+    s.global_lines = "rlimit_files = 4321\nrlimit_core = unlimited\nprocess.priority = 7\n"
+    s.start(timeout=20)
+    try:
+        if not H.wait_until(lambda: len(workers(s)) == 2, 10):
+            return "workers did not start"
+        errs = []
+        for pid in [s.pid] + workers(s):
+            files, core = proc_limit(pid, "Max open files"), proc_limit(pid, "Max core file size")
+            if files != ["4321", "4321"] or core != ["unlimited", "unlimited"]:
+                errs.append("pid %d: open files %r, core %r" % (pid, files, core))
+            if proc_nice(pid) != 7:
+                errs.append("pid %d: nice %d, want 7" % (pid, proc_nice(pid)))
+        if "not acted on" in s.log_text():
+            errs.append("a 'not acted on' warning: " + s.log_text()[-600:])
+    finally:
+        s.stop(timeout=10)
+    # more open files than the hard limit allows (fs.nr_open): php-fpm refuses to start
+    bad = PmServer(c.tmp, "limits-bad", "pm = static\npm.max_children = 1\n")
+    bad.global_lines = "rlimit_files = 2147483647\n"
+    try:
+        bad.start(timeout=10, attempts=1)
+        errs.append("started with rlimit_files = 2147483647")
+    except H.StartError:
+        pass
+    finally:
+        bad.stop(timeout=5)
+    want = ("ERROR: failed to set rlimit_files for this pool. Please check your system limits or "
+            "decrease rlimit_files. setrlimit(RLIMIT_NOFILE, 2147483647): Operation not permitted")
+    if want not in bad.log_text():
+        errs.append("no %r in:\n%s" % (want, bad.log_text()[-800:]))
+    return "; ".join(errs) or None
+
+
 def main():
     rep = H.Reporter()
     if not H.phpmgr_available():
@@ -348,6 +401,7 @@ def main():
         run("debian-conf-same-log-as-php-fpm", t_debian_conf)
         run("systemd-notify", t_systemd_notify)
         run("respawn-backoff", t_respawn_backoff)
+        run("global-limits", t_global_limits)
     finally:
         for s in (c.dyn, c.ond):
             s.stop(timeout=10)
