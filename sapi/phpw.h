@@ -6,6 +6,7 @@
 #define PHPMGR_PHPW_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct phpw_engine_opts {
     const char *php_ini_path; /* -c: a php.ini file or directory; NULL: the embed SAPI's default */
@@ -63,6 +64,24 @@ struct phpw_worker_opts {
     long max_requests;      /* leave after this many requests; 0: no limit */
     long long memory_limit; /* leave once PHP holds more than this after a request; 0: off */
     int leak_check;         /* warn when the memory kept after requests grows steadily */
+    /* request_slowlog_timeout (see struct phpw_slowlog_bell); slowlog_bell NULL: off */
+    struct phpw_slowlog_bell *slowlog_bell; /* this worker's slot's bell */
+    int slowlog_fd;      /* the slowlog, opened by the master (appending), or -1 */
+    const char *slowlog; /* its path */
+    int slowlog_depth;   /* request_slowlog_trace_depth: frames per entry */
+};
+
+/* The slow request log without ptrace. When a request has run past request_slowlog_timeout the
+ * master logs php-fpm's "executing too slow" warning and rings the worker's bell: it stores the
+ * request's sequence number on the channel (as SIGURG counts them) in seq, then increments ring
+ * and wakes futex waiters on ring (FUTEX_WAKE, not private: the bells live in a MAP_SHARED
+ * mapping the master made before forking the pool, one per worker slot). No signal is sent:
+ * a thread of the worker waits on the bell, so the script's syscalls (sleep(), reads) are never
+ * interrupted. The worker appends one entry in php-fpm's format to the slowlog for that request,
+ * once; a ring naming another request than the running one is ignored. */
+struct phpw_slowlog_bell {
+    uint32_t ring; /* futex word: incremented by the master on each ask */
+    uint32_t seq;  /* the request asked about */
 };
 
 /* The worker's side of the FastCGI channel (contract with the master, see src/):

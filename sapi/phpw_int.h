@@ -6,7 +6,8 @@
  *   ini.c        php_value / php_admin_value: pool values once per worker, PHP_VALUE per request
  *   functions.c  fastcgi_finish_request(), apache_request_headers(), getallheaders(), ...
  *   worker.c     the libfcgi loop and the request lifecycle
- *   resident.c   resident mode: the bootstrap, phpmgr_handle_request() and the per-request reset */
+ *   resident.c   resident mode: the bootstrap, phpmgr_handle_request() and the per-request reset
+ *   slowlog.c    request_slowlog_timeout: the stack dump the master asks for, written here */
 #ifndef PHPMGR_PHPW_INT_H
 #define PHPMGR_PHPW_INT_H
 
@@ -185,6 +186,16 @@ int phpw_ini_apply_master(const char *name, const char *value, int admin);
 /* PHP_VALUE / PHP_ADMIN_VALUE of one request: parsed as php-fpm parses them, applied as
  * modifications that zend_deactivate() undoes at the end of the request. */
 void phpw_ini_apply_request(const char *ini, int admin);
+
+/* ---- slowlog.c ---- */
+
+/* After fork, in the worker: when opts->slowlog_bell is set, start the thread that waits on it and
+ * hook zend_interrupt_function. 0, or -1 (logged: the worker runs without a slowlog). */
+int phpw_slowlog_start(const struct phpw_worker_opts *opts);
+/* The request with this sequence number runs (from phpw_request_begin()) / is over (from
+ * phpw_request_finish_script(), where php-fpm marks its request finished). */
+void phpw_slowlog_request_begin(long seq);
+void phpw_slowlog_request_end(void);
 
 /* ---- functions.c ---- */
 

@@ -23,6 +23,7 @@
 #include "proc_limits.h"
 #include "ring.h"
 #include "sd_notify.h"
+#include "slowlog.h"
 #include "worker_output.h"
 
 #define TICK_MS 250
@@ -107,6 +108,7 @@ static void reopen_log(void)
 {
     if (error_log_path != NULL && log_open(error_log_path) < 0)
         log_error("failed to reopen error_log '%s': %s", error_log_path, strerror(errno));
+    slowlog_reopen_all();
 }
 
 static void on_signal(int res)
@@ -370,7 +372,8 @@ int master_run(struct config *config, const struct master_opts *o)
         }
         engine_up = 1;
     }
-    /* What is open now (stdio, the engine's files) is all a forked worker keeps. */
+    if (slowlog_open_all(cfg) < 0) goto fail;
+    /* What is open now (stdio, the engine's files, the slowlogs) is all a forked worker keeps. */
     if (worker_fds_record() < 0) goto fail;
     if (open_listeners() < 0) goto fail;
     if (o->daemonize) {

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool_int.h"
+#include "slowlog.h"
 
 /* A worker that dies on its own sooner than this after its start is respawned only after a pause
  * that doubles with each such death in a row (up to the max), so a broken setup (a bootstrap that
@@ -324,6 +325,7 @@ void pool_tick(struct pool *p)
         if (w->state == W_EMPTY) continue;
         if (w->rbuf == NULL && !w->recv_posted) relay_post_recv(w);
         if (w->state != W_BUSY || w->req == NULL || w->timed_out) continue;
+        if (slowlog_check(w, now)) continue; /* php-fpm: terminate is checked at the next tick */
         if (limit > 0 && now - w->req->started_ms >= (uint64_t)limit) {
             log_request_timeout(w, now);
             w->timed_out = 1;

@@ -1,8 +1,8 @@
 /* Inside a pool: the worker slots and the pool state that the pool's modules share. pool.c runs
  * the slots (spawn, reap, respawn, timeouts, reload, stop), pm.c decides how many run (pm =
  * static, dynamic, ondemand), dispatch.c the queue and the sending of a request to a worker,
- * relay.c the worker's output on its way to the client. Only these and worker_proc.c include
- * this. */
+ * relay.c the worker's output on its way to the client. Only these, worker_proc.c and slowlog.c
+ * include this. */
 #ifndef PHPMGR_POOL_INT_H
 #define PHPMGR_POOL_INT_H
 
@@ -47,6 +47,7 @@ struct worker {
     uint8_t idle_kill;      /* retired by pm dynamic/ondemand for being idle: not respawned */
     uint8_t replacing;      /* the next start replaces a child that exited (a notice line) */
     unsigned seq;           /* requests sent on this channel (names a request in SIGURG) */
+    uint64_t slow_logged;   /* pid << 32 | seq of the last request reported slow (slowlog.c) */
     struct request *req;    /* the request it runs (held by the pool) */
     struct buf *rbuf;
     struct fcgi_relay relay;

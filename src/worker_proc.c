@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool_int.h"
+#include "slowlog.h"
 #include "worker_fds.h"
 #include "worker_output.h"
 
@@ -180,6 +181,10 @@ static void become_worker(struct pool *p, int slot, int fd, int out_fd, int err_
         .max_requests = cfg->worker_max_requests,
         .memory_limit = cfg->worker_memory_limit,
         .leak_check = cfg->worker_leak_check,
+        .slowlog_bell = slowlog_bell(cfg, slot),
+        .slowlog_fd = slowlog_fd(cfg),
+        .slowlog = cfg->slowlog,
+        .slowlog_depth = cfg->request_slowlog_trace_depth,
     };
     int rc = phpw_worker_run(&o);
     phpw_worker_exit(rc == 0 ? 0 : 70);
