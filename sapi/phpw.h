@@ -101,7 +101,18 @@ struct phpw_slowlog_bell {
  *    busy". When the script really ends the worker writes one more END_REQUEST (request id 1,
  *    appStatus 0, protocolStatus 0) with no other record in between: "idle now". Output written
  *    after fastcgi_finish_request() is discarded, never sent.
- *  - The master closes its end to make the worker leave phpw_worker_run(). */
+ *  - The master closes its end to make the worker leave phpw_worker_run().
+ *  - A resident worker whose bootstrap returns by itself (it stopped calling
+ *    phpmgr_handle_request(), as FrankenPHP worker scripts do after their own request count),
+ *    when no planned leave is known to the master (PHPW_APP_STATUS_LEAVING, or the master closed
+ *    the channel), writes a leaving notice between two requests: END_REQUEST with request id 0,
+ *    appStatus PHPW_APP_STATUS_LEAVING, protocolStatus 0. The master may have sent a request
+ *    before it read the notice, so the worker then reads on until the master closes the channel,
+ *    and answers every request that arrives meanwhile without running it: its STDIN is read to
+ *    its end, then END_REQUEST (the request's id) with appStatus PHPW_APP_STATUS_UNSERVED is its
+ *    only record (no STDOUT, not even the empty one). On the notice the master sends nothing
+ *    more and closes the channel (after such an answer, when a request was on its way); a
+ *    request answered UNSERVED is given to another worker, and its client never hears of it. */
 /* The request id the master uses on the channel says how the client connected: 1 when the
  * client's connection closes after the response, PHPW_REQUEST_ID_KEEP_CONN when the client sent
  * FCGI_KEEP_CONN (php-fpm's fastcgi_finish_request() behaves differently on the two). */
@@ -115,6 +126,8 @@ struct phpw_slowlog_bell {
  * is complete and the worker leaves now (worker.max_requests, worker.memory_limit, a fatal error
  * in a handler); it must be sent nothing more. The client gets appStatus 0. */
 #define PHPW_APP_STATUS_LEAVING 0xFFFFFFFDu
+/* The only record of the answer to a request a leaving worker did not run (see above). */
+#define PHPW_APP_STATUS_UNSERVED 0xFFFFFFFCu
 
 /* Worker main loop. Resident mode (opts->bootstrap): run the bootstrap, which takes requests
  * with phpmgr_handle_request(). Classic mode: accept requests on opts->fd with libfcgi (keep-conn),

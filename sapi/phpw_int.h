@@ -150,6 +150,10 @@ void phpw_request_finish_script(struct phpw_req *rq);
 /* The "idle now" END_REQUEST after fastcgi_finish_request() (see phpw.h), with app_status 0 or
  * PHPW_APP_STATUS_LEAVING. 0, or -1 when the channel failed. */
 int phpw_write_idle_record(struct phpw_req *rq, uint32_t app_status);
+/* A resident bootstrap returned by itself: write the leaving notice, then answer every request
+ * the master sends until it closes the channel with PHPW_APP_STATUS_UNSERVED, unrun (see
+ * phpw.h). Returns at EOF or when the channel fails. */
+void phpw_leave_unasked(struct phpw_req *rq);
 /* The worker's slot in its pool (phpmgr_worker_id()) and the requests it accepted so far,
  * the current one included (phpmgr_request_count()). */
 extern int phpw_worker_id;

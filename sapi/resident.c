@@ -469,6 +469,14 @@ int phpw_resident_run(const struct phpw_worker_opts *opts)
                          "[pool %s] the bootstrap %s returned without serving a request: it "
                          "must call phpmgr_handle_request() in a loop",
                          opts->pool, opts->bootstrap);
+            if (!must_leave && rq->in_bootstrap) {
+                /* It returned by itself (a FrankenPHP worker script after its own request
+                 * count): the master does not know, and may have sent the next request
+                 * already. Tell it, and hand back unrun what it sends until it closes the
+                 * channel (sapi/phpw.h), before the shutdown below. The master logs it. */
+                must_leave = true; /* a shutdown function's phpmgr_handle_request() is false */
+                phpw_leave_unasked(rq);
+            }
             if (!rq->in_bootstrap) phpw_request_finish_script(rq);
             if (session_down) {
                 module_request_startup("session"); /* its shutdown must find it started */

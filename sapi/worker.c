@@ -126,21 +126,45 @@ int phpw_limit_extensions(const char *path)
 
 /* ---- the request lifecycle (php-fpm's main loop body) ---- */
 
-int phpw_write_idle_record(struct phpw_req *rq, uint32_t app_status)
+/* An END_REQUEST record and nothing else, written past libfcgi. 0, or -1 when the channel
+ * failed. */
+static int write_end_record(int fd, int request_id, uint32_t app_status)
 {
     unsigned char rec[16] = {1, 3, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    rec[2] = (unsigned char)((rq->fcgx.requestId >> 8) & 0xff);
-    rec[3] = (unsigned char)(rq->fcgx.requestId & 0xff);
+    rec[2] = (unsigned char)((request_id >> 8) & 0xff);
+    rec[3] = (unsigned char)(request_id & 0xff);
     for (int i = 0; i < 4; i++)
         rec[8 + i] = (unsigned char)(app_status >> (24 - 8 * i));
     size_t done = 0;
     while (done < sizeof(rec)) {
-        ssize_t w = write(rq->fcgx.ipcFd, rec + done, sizeof(rec) - done);
+        ssize_t w = write(fd, rec + done, sizeof(rec) - done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
         done += (size_t)w;
     }
     return 0;
+}
+
+int phpw_write_idle_record(struct phpw_req *rq, uint32_t app_status)
+{
+    return write_end_record(rq->fcgx.ipcFd, rq->fcgx.requestId, app_status);
+}
+
+void phpw_leave_unasked(struct phpw_req *rq)
+{
+    if (write_end_record(rq->fcgx.ipcFd, 0, PHPW_APP_STATUS_LEAVING) < 0) return;
+    /* At most the one request the master sent before it read the notice, then EOF. */
+    while (phpw_accept(rq) == 0) {
+        request_seq++; /* the master counted it too (SIGURG) */
+        char buf[8192];
+        while (FCGX_GetStr(buf, (int)sizeof(buf), rq->fcgx.in) > 0) {
+        }
+        /* Closing the streams through libfcgi (at the next accept) would write an empty STDOUT
+         * record and an END_REQUEST of its own: the answer is our END_REQUEST alone. */
+        rq->fcgx.out->wasFCloseCalled = rq->fcgx.out->isClosed = 1;
+        rq->fcgx.err->wasFCloseCalled = rq->fcgx.err->isClosed = 1;
+        if (phpw_write_idle_record(rq, PHPW_APP_STATUS_UNSERVED) < 0) break;
+    }
 }
 
 static void puts_body(const char *s)

@@ -125,6 +125,40 @@ void dispatch_next(struct worker *w)
     w->idle_since_ms = clock_ms();
 }
 
+/* r comes back unrun from a worker that left: ahead of every request that came after it. */
+static void requeue(struct pool *p, struct request *r)
+{
+    if (r->conn == NULL) { /* its client left meanwhile: nobody waits for it */
+        request_release(r, REQ_HELD_BY_POOL);
+        return;
+    }
+    struct worker *w = idle_pop(p);
+    if (w != NULL) {
+        if (dispatch(w, r) == 0) return;
+        dispatch_next(w);
+    }
+    /* Past queue.max too: it was admitted already. */
+    r->next = p->queue_head;
+    p->queue_head = r;
+    if (p->queue_tail == NULL) p->queue_tail = r;
+    p->queue_len++;
+    pm_request_queued(p);
+}
+
+void dispatch_requeue(struct worker *w, struct request *r)
+{
+    struct pool *p = w->pool;
+    w->req = NULL;
+    r->worker = NULL;
+    p->requests--; /* counted when it is handed out again */
+    /* The worker read it all before answering, but the send's completion may still be to come:
+     * until then the send path holds r (REQ_HELD_BY_SEND), and another worker's cannot. */
+    if (w->send_req == r)
+        w->requeue_req = r;
+    else
+        requeue(p, r);
+}
+
 /* Refuse r at once (pool stopping, queue full): its connection hears it after the batch. */
 static void refuse(struct request *r, int status)
 {
@@ -190,7 +224,12 @@ static void send_done(struct worker *w)
 {
     struct request *r = w->send_req;
     w->send_req = NULL;
-    if (r != NULL) request_release(r, REQ_HELD_BY_SEND);
+    if (r == NULL) return;
+    request_release(r, REQ_HELD_BY_SEND); /* the pool still holds it when it is requeued */
+    if (w->requeue_req == r) {
+        w->requeue_req = NULL;
+        requeue(w->pool, r);
+    }
 }
 
 /* Send what is left of the request: the iovecs, then the spooled body chunk by chunk. */

@@ -225,6 +225,19 @@ size_t fcgi_get_values_result(uint8_t *out, size_t cap, const uint8_t *content, 
     return FCGI_HEADER_LEN + used;
 }
 
+int fcgi_end_request_peek(const uint8_t *buf, size_t len, uint16_t *request_id,
+                          uint32_t *app_status)
+{
+    static const uint8_t head[] = {FCGI_VERSION_1, FCGI_END_REQUEST};
+    static const uint8_t lens[] = {0, 8, 0}; /* content length, padding length */
+    if (len > 0 && memcmp(buf, head, len < 2 ? len : 2) != 0) return -1;
+    if (len > 4 && memcmp(buf + 4, lens, len < 7 ? len - 4 : 3) != 0) return -1;
+    if (len < 16) return 0;
+    *request_id = get16(buf + 2);
+    *app_status = get32(buf + 8);
+    return 1;
+}
+
 void fcgi_relay_init(struct fcgi_relay *r)
 {
     memset(r, 0, sizeof *r);

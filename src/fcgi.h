@@ -87,6 +87,12 @@ size_t fcgi_stream_encode(uint8_t *out, uint8_t type, uint16_t request_id, const
 size_t fcgi_get_values_result(uint8_t *out, size_t cap, const uint8_t *content, size_t content_len,
                               unsigned max_conns, unsigned max_reqs);
 
+/* Whether buf starts with an END_REQUEST record of the plain 16-byte form (content 8, no
+ * padding), as a worker writes one outside a response (sapi/phpw.h): 1 with its request id and
+ * appStatus, 0 when the len bytes cannot tell yet, -1 when it is anything else. */
+int fcgi_end_request_peek(const uint8_t *buf, size_t len, uint16_t *request_id,
+                          uint32_t *app_status);
+
 /* Relay scanner: follows the record boundaries of a byte stream that arrives in arbitrary chunks
  * (a worker's output), rewrites every record's request id to new_id in place, counts STDOUT
  * content bytes and stops right after an END_REQUEST record. */

@@ -98,8 +98,8 @@ static void worker_spawn(struct worker *w)
     w->state = W_IDLE;
     w->channel_closed = w->reaped = w->finished_early = w->timed_out = 0;
     w->sending = w->reading_body = w->in_idle = w->retire_asked = w->planned_exit = 0;
-    w->idle_kill = 0;
-    w->send_req = NULL;
+    w->idle_kill = w->returned = w->lead_len = w->in_response = 0;
+    w->send_req = w->requeue_req = NULL;
     w->seq = 0;
     w->served = 0;
     w->spawned_ms = clock_ms();
@@ -173,7 +173,9 @@ void worker_maybe_finish(struct worker *w)
         return;
     }
     uint64_t now = clock_ms();
-    int crashed_early = !w->planned_exit && now - w->spawned_ms < RESPAWN_QUICK_DEATH_MS;
+    /* A bootstrap that returned without serving is no planned leave either. */
+    int crashed_early = (!w->planned_exit || (w->returned && w->served == 0)) &&
+                        now - w->spawned_ms < RESPAWN_QUICK_DEATH_MS;
     uint64_t delay = 0;
     if (!crashed_early) {
         w->quick_deaths = 0;

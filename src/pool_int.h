@@ -46,6 +46,12 @@ struct worker {
     uint8_t planned_exit;   /* we asked it to leave: respawn at once, it is no crash */
     uint8_t idle_kill;      /* retired by pm dynamic/ondemand for being idle: not respawned */
     uint8_t replacing;      /* the next start replaces a child that exited (a notice line) */
+    uint8_t returned;       /* its resident bootstrap returned by itself (the leaving notice) */
+    /* The start of the next response, while a chunk ended too soon to tell whether it is one
+     * (relay.c: the leaving notice and UNSERVED answers of sapi/phpw.h are not). */
+    uint8_t lead[16];
+    uint8_t lead_len;
+    uint8_t in_response;    /* the records since the last END_REQUEST are a response's */
     unsigned seq;           /* requests sent on this channel (names a request in SIGURG) */
     uint64_t slow_logged;   /* pid << 32 | seq of the last request reported slow (slowlog.c) */
     struct request *req;    /* the request it runs (held by the pool) */
@@ -56,6 +62,7 @@ struct worker {
      * when the body is in a temp file: it follows in chunks read into body_chunk). send_req is held
      * (REQ_HELD_BY_SEND) until all of it is sent, even when the worker answers before reading it. */
     struct request *send_req;
+    struct request *requeue_req; /* answered UNSERVED while send_req: queued again once sent */
     uint64_t body_sent;
     uint8_t *body_chunk; /* REQUEST_BODY_CHUNK bytes, allocated on the first spooled body */
     uint8_t *head;
@@ -104,6 +111,10 @@ void dispatch_next(struct worker *w);
 void dispatch_send_completed(struct worker *w, int res);
 /* Take r out of p's queue; 1 when it was there. */
 int dispatch_unqueue(struct pool *p, struct request *r);
+/* w answered its request r UNSERVED (sapi/phpw.h) before writing anything of it: r goes to an
+ * idle worker or to the head of the queue (once its sending to w is over), or is let go when its
+ * client has left. w no longer has it. */
+void dispatch_requeue(struct worker *w, struct request *r);
 void idle_remove(struct pool *p, struct worker *w);
 
 /* relay.c */

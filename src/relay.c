@@ -118,35 +118,147 @@ static void on_end_request(struct worker *w)
     }
 }
 
+/* Relay n bytes at p of the running response, from b (moved to the request when they are all
+ * of it: *b is then NULL). Returns the bytes taken, less than n when the response ended inside,
+ * or -1 when the worker was found broken. */
+static ssize_t relay_response(struct worker *w, struct buf **b, uint8_t *p, size_t n)
+{
+    struct request *r = w->req;
+    if (r == NULL) {
+        worker_broken(w, "sent output while no request was running");
+        return -1;
+    }
+    ssize_t k = fcgi_relay_scan(&w->relay, p, n, r->client_id);
+    if (k < 0) {
+        worker_broken(w, "sent a malformed FastCGI record");
+        return -1;
+    }
+    if (r->conn != NULL && !w->finished_early && k > 0) {
+        if (*b != NULL && p == (*b)->data && (size_t)k == (*b)->len) {
+            buf_queue_push(&r->relayed, *b); /* the whole chunk moves, no copy */
+            *b = NULL;
+        } else if (buf_queue_append(&r->relayed, p, (size_t)k) < 0) {
+            worker_broken(w, "its output could not be buffered"); /* answers 502 */
+            return -1;
+        }
+        news_list_add(r);
+    }
+    if (w->relay.ended) {
+        on_end_request(w);
+        fcgi_relay_init(&w->relay);
+        w->in_response = 0;
+    }
+    return k;
+}
+
+/* The leaving notice (sapi/phpw.h): the resident bootstrap returned by itself. */
+static void on_leaving_notice(struct worker *w)
+{
+    struct pool *p = w->pool;
+    if (w->returned || w->state == W_RETIRING || w->state == W_EMPTY) return; /* known already */
+    w->returned = 1;
+    /* None served: the worker's own warning says why (and pool.c backs off its respawn). */
+    if (w->served > 0 && !p->stopping)
+        log_notice("[pool %s] child %d: the bootstrap returned after %lu requests; the worker "
+                   "is replaced",
+                   p->cfg->name, (int)w->pid, w->served);
+    if (w->state == W_IDLE && !w->sending) {
+        idle_remove(p, w);
+        worker_retire(w);
+    } else {
+        /* A request is on its way to it (answered UNSERVED), or its last one is still being
+         * sent: dispatch_next() retires it once that is over. */
+        w->retire_asked = 1;
+    }
+}
+
+/* The worker answered its request UNSERVED, with nothing before (sapi/phpw.h): it is leaving. */
+static void on_unserved(struct worker *w)
+{
+    struct request *r = w->req;
+    if (r == NULL) {
+        worker_broken(w, "answered a request while none was running");
+        return;
+    }
+    w->retire_asked = 1;
+    if (w->served > 0) {
+        log_debug("[pool %s] child %d: handed its request back unserved; it goes to the next "
+                  "worker",
+                  w->pool->cfg->name, (int)w->pid);
+        dispatch_requeue(w, r); /* the client never hears of it */
+    } else {
+        relay_fail_running(w, 502); /* a bootstrap that serves nothing would do the same again */
+    }
+    if (w->state == W_BUSY) {
+        w->state = W_IDLE;
+        dispatch_next(w); /* retires it, once the request's sending is over */
+    }
+}
+
+/* A whole record the worker wrote outside a response: 1 when it is one (and handled), 0 when it
+ * starts a response. */
+static int on_lead_record(struct worker *w, const uint8_t *rec)
+{
+    uint16_t id = 0;
+    uint32_t app_status = 0;
+    if (fcgi_end_request_peek(rec, 16, &id, &app_status) != 1) return 0;
+    if (id == 0 && app_status == PHPW_APP_STATUS_LEAVING) {
+        on_leaving_notice(w);
+        return 1;
+    }
+    if (id != 0 && app_status == PHPW_APP_STATUS_UNSERVED && !w->finished_early) {
+        on_unserved(w);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_worker_data(struct worker *w, struct buf *b)
 {
     size_t off = 0, len = b->len;
-    while (off < len) {
-        struct request *r = w->req;
-        if (r == NULL) {
-            worker_broken(w, "sent output while no request was running");
-            break;
-        }
-        ssize_t n = fcgi_relay_scan(&w->relay, b->data + off, len - off, r->client_id);
-        if (n < 0) {
-            worker_broken(w, "sent a malformed FastCGI record");
-            break;
-        }
-        if (r->conn != NULL && !w->finished_early && n > 0) {
-            if (off == 0 && (size_t)n == len) {
-                buf_queue_push(&r->relayed, b); /* the whole chunk moves, no copy */
-                b = NULL;
-            } else if (buf_queue_append(&r->relayed, b->data + off, (size_t)n) < 0) {
-                worker_broken(w, "its output could not be buffered"); /* answers 502 */
-                break;
+    while (off < len && !w->channel_closed) {
+        if (!w->in_response) {
+            /* The first bytes after an END_REQUEST: a response, or a record of sapi/phpw.h's
+             * that is not one and must reach no client. Mostly a chunk holds enough to tell. */
+            uint16_t id;
+            uint32_t st;
+            if (w->lead_len == 0) {
+                int k = fcgi_end_request_peek(b->data + off, len - off, &id, &st);
+                if (k == 0) { /* the rest comes with the next chunk */
+                    memcpy(w->lead, b->data + off, len - off);
+                    w->lead_len = (uint8_t)(len - off);
+                    break;
+                }
+                if (k == 1 && on_lead_record(w, b->data + off)) {
+                    off += 16;
+                    continue;
+                }
+                w->in_response = 1;
+            } else {
+                size_t had = w->lead_len, take = sizeof(w->lead) - had;
+                if (take > len - off) take = len - off;
+                memcpy(w->lead + had, b->data + off, take);
+                int k = fcgi_end_request_peek(w->lead, had + take, &id, &st);
+                if (k == 0) {
+                    w->lead_len = (uint8_t)(had + take);
+                    break;
+                }
+                w->lead_len = 0;
+                if (k == 1 && on_lead_record(w, w->lead)) {
+                    off += take; /* had + take == 16 */
+                    continue;
+                }
+                /* A response after all: what was kept goes first (copied), then this chunk. */
+                w->in_response = 1;
+                struct buf *none = NULL;
+                /* They are less than an END_REQUEST: the response does not end inside. */
+                if (relay_response(w, &none, w->lead, had) < 0) break;
+                continue;
             }
-            news_list_add(r);
         }
+        ssize_t n = relay_response(w, &b, b->data + off, len - off);
+        if (n < 0) break;
         off += (size_t)n;
-        if (w->relay.ended) {
-            on_end_request(w);
-            fcgi_relay_init(&w->relay);
-        }
     }
     if (b != NULL) buf_put(b);
 }

@@ -19,6 +19,10 @@ worker by worker.php, and run classic by public/index.php.
   frankenphp     a worker script of FrankenPHP's shape (Octane, Symfony Runtime) runs unchanged
   classic        the API from a classic worker: a clear Error; worker id and count work
   bootstrap      a bootstrap that returns without serving is named in the log
+  returns        a FrankenPHP worker script that returns after MAX_REQUESTS by itself, under
+                 concurrent load over HTTP and FastCGI: no request is lost (the master may have
+                 sent the next one already: it is answered by the next worker), each worker is
+                 replaced, and the log says so once per worker
   stop           SIGQUIT while a resident worker runs a request: it is answered, the master exits
 
 PHPMGR_BIN selects the binary. RESIDENT_ONLY=regex runs the matching cases.
@@ -405,6 +409,90 @@ def t_bootstrap_returns(c):
         s.stop(timeout=5)
 
 
+RETURNS_MAX = 3  # env[MAX_REQUESTS]: frankenphp-worker.php returns after that many requests
+RETURNS_CLIENTS = 6
+RETURNS_EACH = 40
+
+
+def returns_load(s, fcgi):
+    """RETURNS_CLIENTS loops of RETURNS_EACH requests at once; a list of (status or error, pid,
+    served) per request."""
+    params = [(k, v) for k, v in H.php_params(FIX, "/index.php") if k != "SCRIPT_FILENAME"]
+
+    def one():
+        if fcgi:
+            res = H.fcgi_request(s.port, params, timeout=15)
+            status, _, body = res.cgi()
+        else:
+            r = get(s, "/")
+            status, body = r.status, r.body
+        if status != 200:
+            return status, None, None
+        j = json.loads(body)
+        return status, j["pid"], j["served"]
+
+    def loop():
+        out = []
+        for _ in range(RETURNS_EACH):
+            try:
+                out.append(one())
+            except Exception as e:  # noqa: BLE001 - reported with the counts
+                out.append(("%s: %s" % (type(e).__name__, e), None, None))
+        return out
+
+    got = []
+    for ok, v in H.run_parallel(loop, [()] * RETURNS_CLIENTS, threads=RETURNS_CLIENTS,
+                                timeout=120):
+        got += v if ok else [("client loop: %r" % (v,), None, None)]
+    return got
+
+
+def t_bootstrap_returns_under_load(c):
+    s = H.PhpmgrHttpServer(
+        c.tmp, "returns-load", max_children=1,
+        http_lines="http.document_root = %s\nhttp.index = index.php\n" % FIX,
+        pool_extra=resident_pool(os.path.join(FIX, "frankenphp-worker.php"),
+                                 "env[MAX_REQUESTS] = %d\n" % RETURNS_MAX))
+    s.start(timeout=20)
+    try:
+        errs = []
+        pids = set()
+        total = RETURNS_CLIENTS * RETURNS_EACH
+        for via in ("http", "fastcgi"):
+            got = returns_load(s, via == "fastcgi")
+            bad = [st for st, _, _ in got if st != 200]
+            if bad:
+                errs.append("%s: %d of %d requests not answered 200: %r" % (
+                    via, len(bad), total, sorted(set(map(str, bad)))[:5]))
+            over = [n for _, _, n in got if n is not None and n > RETURNS_MAX]
+            if over:
+                errs.append("%s: a worker served request %d of %d" % (via, max(over), RETURNS_MAX))
+            these = {p for _, p, _ in got if p is not None}
+            # each worker serves RETURNS_MAX requests and is replaced
+            if len(these) < (total - len(bad)) // RETURNS_MAX:
+                errs.append("%s: %d requests answered by only %d processes" % (
+                    via, total - len(bad), len(these)))
+            pids |= these
+        if not s.alive():
+            errs.append("the server died")
+        # once per worker, a notice; no warning about workers exiting or requests lost
+        want = r"NOTICE: \[pool www\] child (\d+): the bootstrap returned after %d requests" % (
+            RETURNS_MAX)
+        H.wait_until(lambda: len(re.findall(want, s.log_text())) >= len(pids) - 1, 5.0)
+        said = re.findall(want, s.log_text())
+        if len(said) < len(pids) - 1 or len(said) != len(set(said)):
+            errs.append("%d workers served, %d 'bootstrap returned' notices (%d distinct)" % (
+                len(pids), len(said), len(set(said))))
+        warn = [ln for ln in s.log_text().splitlines() if re.search(r"WARNING|ERROR", ln)]
+        if warn:
+            errs.append("%d warnings or errors in the log, first: %s" % (len(warn), warn[:3]))
+        if errs:
+            errs.append("log tail:\n" + s.log_text()[-1500:])
+        return "\n".join(errs) or None
+    finally:
+        s.stop(timeout=5)
+
+
 def t_stop_mid_request(c):
     s = H.PhpmgrHttpServer(c.tmp, "stop", max_children=1, http_lines=HTTP_LINES,
                            pool_extra=resident_pool())
@@ -494,6 +582,7 @@ def main():
         run("frankenphp-worker-script-unchanged", t_frankenphp)
         run("classic-worker-api-error", t_classic)
         run("bootstrap-returning-is-logged", t_bootstrap_returns)
+        run("bootstrap-returning-under-load-loses-no-request", t_bootstrap_returns_under_load)
         run("sigquit-mid-request-answered", t_stop_mid_request)
         run("servers-alive-after-all", lambda c: None if all(s.alive() for s in servers) else
             "dead: %s" % [s.label for s in servers if not s.alive()])

@@ -288,6 +288,36 @@ static void test_fixed_records(void)
           "end_request: exact bytes");
 }
 
+/* A worker's END_REQUEST outside a response (sapi/phpw.h): told from a response's first record
+ * with as few bytes as possible, and at any split. */
+static void test_end_request_peek(void)
+{
+    uint8_t rec[16];
+    fcgi_end_request_encode(rec, 0, 0xFFFFFFFD, 0);
+    uint16_t id = 7;
+    uint32_t st = 7;
+    int ok = 1;
+    for (size_t n = 0; n < 16; n++)
+        ok = ok && fcgi_end_request_peek(rec, n, &id, &st) == 0;
+    CHECK(ok && id == 7 && st == 7, "end_request_peek: any prefix cannot tell yet");
+    CHECK(fcgi_end_request_peek(rec, 16, &id, &st) == 1 && id == 0 && st == 0xFFFFFFFDu,
+          "end_request_peek: id 0, appStatus");
+    fcgi_end_request_encode(rec, 2, 0xFFFFFFFC, 0);
+    CHECK(fcgi_end_request_peek(rec, 40, &id, &st) == 1 && id == 2 && st == 0xFFFFFFFCu,
+          "end_request_peek: more bytes after it");
+
+    uint8_t h[16] = {0};
+    fcgi_header_encode(h, FCGI_STDOUT, 1, 8, 0);
+    CHECK(fcgi_end_request_peek(h, 2, &id, &st) == -1, "end_request_peek: STDOUT at byte 2");
+    CHECK(fcgi_end_request_peek((const uint8_t *)"\x02", 1, &id, &st) == -1,
+          "end_request_peek: bad version at byte 1");
+    fcgi_header_encode(h, FCGI_END_REQUEST, 1, 8, 8); /* padded: not the plain form */
+    CHECK(fcgi_end_request_peek(h, 7, &id, &st) == -1, "end_request_peek: padded");
+    fcgi_header_encode(h, FCGI_END_REQUEST, 1, 16, 0);
+    CHECK(fcgi_end_request_peek(h, 6, &id, &st) == -1, "end_request_peek: content 16");
+    CHECK(fcgi_end_request_peek(h, 5, &id, &st) == 0, "end_request_peek: content length half");
+}
+
 /* ---------------------------------------------------------------- streams */
 
 /* Encodes len bytes, then parses the result back and verifies framing and content. */
@@ -870,6 +900,7 @@ int main(void)
     test_nv();
     test_nv_encode();
     test_fixed_records();
+    test_end_request_peek();
     test_stream();
     test_get_values();
     test_relay_basic();

@@ -179,6 +179,7 @@ static int send_request(int fd, const struct buf *params, const void *body, size
 struct conn {
     int fd;
     struct buf in; /* bytes read but not yet consumed */
+    int last_id;   /* request id of the record read_record() returned last */
 };
 
 static long long now_ms(void)
@@ -198,6 +199,7 @@ static int read_record(struct conn *c, int *type, struct buf *content, int timeo
             size_t total = 8 + clen + c->in.p[6];
             if (c->in.len >= total) {
                 *type = c->in.p[1];
+                c->last_id = (c->in.p[2] << 8) | c->in.p[3];
                 content->len = 0;
                 buf_add(content, c->in.p + 8, clen);
                 memmove(c->in.p, c->in.p + total, c->in.len - total);
@@ -886,6 +888,65 @@ static void test_state(struct conn *c)
     }
 }
 
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A resident bootstrap that returns by itself (sapi/phpw.h): the leaving notice, then requests
+ * sent after it are answered UNSERVED, unrun, until the channel closes. */
+static void test_resident_returns(const struct phpw_worker_opts *tmpl, const char *errlog)
+{
+    char boot[PATH_MAX + 32];
+    snprintf(boot, sizeof(boot), "%s/resident-returns.php", docroot);
+    struct phpw_worker_opts o = *tmpl;
+    o.bootstrap = boot;
+    struct conn c;
+    pid_t pid = spawn_worker(&c, &o, errlog);
+    struct resp r;
+    int ok = simple(&c, &r, "/hello.php", NULL);
+    CHECK(ok && r.app_status == 0 && strcmp(r.body, "served 1\n") == 0,
+          "resident returns: first request served");
+    resp_free(&r);
+    ok = simple(&c, &r, "/hello.php", NULL);
+    CHECK(ok && r.app_status == 0 && strcmp(r.body, "served 2\n") == 0,
+          "resident returns: last request served, appStatus 0 (the worker cannot know yet)");
+    resp_free(&r);
+
+    /* The master did not know: it sends the next request, with a body, before the notice. */
+    struct buf p = {0};
+    std_params(&p, "POST", "/hello.php", NULL);
+    param(&p, "CONTENT_LENGTH", "100000");
+    char *body = malloc(100000);
+    memset(body, 'b', 100000);
+    CHECK(send_request(c.fd, &p, body, 100000, 16384) == 0, "resident returns: request sent");
+    free(body);
+    struct buf content = {0};
+    int type = 0;
+    int rr = read_record(&c, &type, &content, REQ_TIMEOUT_MS);
+    CHECK(rr == 1 && type == END && c.last_id == 0 && content.len == 8 &&
+              get32(content.p) == PHPW_APP_STATUS_LEAVING && content.p[4] == 0,
+          "resident returns: leaving notice, END_REQUEST id 0 appStatus 0xFFFFFFFD");
+    rr = read_record(&c, &type, &content, REQ_TIMEOUT_MS);
+    CHECK(rr == 1 && type == END && c.last_id == 1 && content.len == 8 &&
+              get32(content.p) == PHPW_APP_STATUS_UNSERVED,
+          "resident returns: the request sent meanwhile is answered END_REQUEST 0xFFFFFFFC alone");
+
+    /* Its body was read to the end: another request is answered the same way. */
+    p.len = 0;
+    std_params(&p, "GET", "/hello.php", NULL);
+    CHECK(send_request(c.fd, &p, NULL, 0, 0) == 0, "resident returns: second request sent");
+    rr = read_record(&c, &type, &content, REQ_TIMEOUT_MS);
+    CHECK(rr == 1 && type == END && c.last_id == 1 && content.len == 8 &&
+              get32(content.p) == PHPW_APP_STATUS_UNSERVED,
+          "resident returns: every request until the channel closes is answered UNSERVED");
+    buf_free(&content);
+    buf_free(&p);
+    int st = stop_worker(&c, pid);
+    CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "resident returns: the worker exits 0 when the channel closes");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -967,6 +1028,8 @@ int main(void)
     pid = spawn_worker(&c, &wo, errlog);
     st = stop_worker(&c, pid);
     CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "idle worker exits on close");
+
+    test_resident_returns(&wo, errlog);
 
     unlink(errlog);
     rmdir(tmpdir);
