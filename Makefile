@@ -26,7 +26,7 @@ all: $(BUILD)/phpmgr
 deps:
 	scripts/deps.sh
 
-$(BUILD)/src/%.o: src/%.c $(wildcard src/*.h)
+$(BUILD)/src/%.o: src/%.c $(wildcard src/*.h) sapi/phpw.h sapi/phpw_status.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -c $< -o $@
 

@@ -50,12 +50,11 @@ static PHP_FUNCTION(apache_request_headers)
     }
 }
 
-/* php-fpm answers with its pool's scoreboard; here the master owns that (status page), so this
- * reports failure, which the signature allows. */
+/* php-fpm's array, from the scoreboard the master keeps (sapi/status.c). */
 static PHP_FUNCTION(fpm_get_status)
 {
     ZEND_PARSE_PARAMETERS_NONE();
-    RETURN_FALSE;
+    if (phpw_status_export(return_value) < 0) RETURN_FALSE;
 }
 
 /* The worker's slot in its pool, from 0: stable across the worker's replacements. */

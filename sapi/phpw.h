@@ -44,6 +44,8 @@ const char *phpw_build_localstatedir(void);
 int phpw_print_modules(void);
 int phpw_print_info(void);
 
+struct phpw_sb_pool;
+
 struct phpw_ini {
     const char *name;
     const char *value;
@@ -69,6 +71,7 @@ struct phpw_worker_opts {
     int slowlog_fd;      /* the slowlog, opened by the master (appending), or -1 */
     const char *slowlog; /* its path */
     int slowlog_depth;   /* request_slowlog_trace_depth: frames per entry */
+    struct phpw_sb_pool *scoreboard; /* the pool's status scoreboard (phpw_status.h), or NULL */
 };
 
 /* The slow request log without ptrace. When a request has run past request_slowlog_timeout the

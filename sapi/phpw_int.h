@@ -201,6 +201,17 @@ int phpw_slowlog_start(const struct phpw_worker_opts *opts);
 void phpw_slowlog_request_begin(long seq);
 void phpw_slowlog_request_end(void);
 
+/* ---- status.c ---- */
+
+/* After fork, in the worker: find its slot in opts->scoreboard (none: all of these do nothing). */
+void phpw_status_start(const struct phpw_worker_opts *opts);
+/* From phpw_request_begin() / phpw_request_finish_script(), where php-fpm reads the clocks: the
+ * request's cpu and memory go to the worker's slot before its response ends. */
+void phpw_status_request_begin(void);
+void phpw_status_request_end(void);
+/* fpm_get_status(): php-fpm's array from the scoreboard. 0, or -1 (no scoreboard). */
+int phpw_status_export(zval *status);
+
 /* ---- functions.c ---- */
 
 extern const zend_function_entry phpw_functions[];

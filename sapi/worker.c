@@ -182,6 +182,7 @@ int phpw_request_begin(struct phpw_req *rq)
     request_seq++;
     phpw_client_gone = aborted_seq == request_seq;
     phpw_slowlog_request_begin((long)request_seq);
+    phpw_status_request_begin();
     struct timespec ts;
 
     rq->body_fd = -1;
@@ -204,6 +205,7 @@ int phpw_request_begin(struct phpw_req *rq)
 void phpw_request_finish_script(struct phpw_req *rq)
 {
     phpw_slowlog_request_end();
+    phpw_status_request_end();
     if (rq->body_fd >= 0) close(rq->body_fd);
     rq->body_fd = -2;
 
@@ -375,6 +377,7 @@ int phpw_worker_run(const struct phpw_worker_opts *opts)
     limit_exts = opts->limit_extensions;
     phpw_install_env_hooks();
     phpw_slowlog_start(opts); /* a failure is logged; the worker serves without a slowlog */
+    phpw_status_start(opts);
 
     /* FCGX_Init() installs handlers for SIGUSR1 and SIGTERM that only set a flag; the worker
      * keeps the dispositions the master gave it (SIGTERM must still terminate it). */

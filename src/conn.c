@@ -20,6 +20,7 @@
 #include "log.h"
 #include "pool.h"
 #include "request.h"
+#include "status.h"
 
 #define CONN_IN_INITIAL 16384
 /* Lingering close, as nginx's lingering_time and lingering_timeout. */
@@ -403,6 +404,7 @@ void conn_finish_request(struct conn *c, struct request *r, int keep)
 
 void conn_submit(struct conn *c)
 {
+    if (status_submit(c->pool, c->req)) return; /* ping.path, pm.status_path */
     pool_submit(c->pool, c->req);
 }
 

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool_int.h"
+#include "status.h"
 
 void idle_remove(struct pool *p, struct worker *w)
 {
@@ -94,6 +95,7 @@ static int dispatch(struct worker *w, struct request *r)
     w->state = W_BUSY;
     w->finished_early = 0;
     w->pool->requests++;
+    status_dispatched(w, r);
     fcgi_relay_init(&w->relay);
     return 0;
 }
@@ -172,6 +174,7 @@ void pool_submit(struct pool *p, struct request *r)
     r->pool = p;
     r->queued_ms = clock_ms();
     if (p->stopping) {
+        p->requests_refused++;
         refuse(r, 503);
         return;
     }
@@ -187,6 +190,7 @@ void pool_submit(struct pool *p, struct request *r)
                         p->cfg->name, p->cfg->queue_max);
             p->queue_full_logged_ms = now;
         }
+        p->requests_refused++;
         refuse(r, 503);
         return;
     }
@@ -197,6 +201,7 @@ void pool_submit(struct pool *p, struct request *r)
         p->queue_head = r;
     p->queue_tail = r;
     p->queue_len++;
+    if (p->queue_len > p->queue_len_max) p->queue_len_max = p->queue_len;
     pm_request_queued(p);
 }
 

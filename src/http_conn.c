@@ -24,6 +24,7 @@
 #include "request.h"
 #include "stat_cache.h"
 #include "static_file.h"
+#include "status.h"
 #include "version.h"
 
 #define HTTP_MAX_HEADERS 128
@@ -542,6 +543,14 @@ static void on_head(struct conn *c, size_t head_len)
         s->scratch_cap = need;
     }
     int kind = http_route(&s->site->site, &s->req, head, s->scratch, s->scratch_cap, &s->route);
+    struct http_route *rt = &s->route;
+    if (rt->uri.len > 0 && status_http_path(pool_config(c->pool), rt->uri.p, rt->uri.len)) {
+        /* ping.path, pm.status_path: a script of that name, answered by the master (status.c) */
+        rt->kind = (uint8_t)(kind = HTTP_ROUTE_SCRIPT);
+        rt->script_name = rt->document_uri = rt->filename = rt->uri;
+        rt->path_info.p = rt->uri.p + rt->uri.len;
+        rt->path_info.len = 0;
+    }
     if (kind == HTTP_ROUTE_REDIRECT) {
         c->in_off += head_len;
         redirect_to_directory(c, head);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pool_int.h"
 #include "slowlog.h"
+#include "status.h"
 
 /* A worker that dies on its own sooner than this after its start is respawned only after a pause
  * that doubles with each such death in a row (up to the max), so a broken setup (a bootstrap that
@@ -67,8 +68,8 @@ struct pool *pool_create(const struct pool_config *cfg, int run_as_root, int log
         w->op_recv.kind = OP_WORKER_RECV;
         w->op_send.kind = OP_WORKER_SEND;
     }
-    if (body_spool_open(&p->spool, cfg->name, cfg->body_temp_dir,
-                        (size_t)cfg->body_buffer_size) < 0) {
+    if (status_pool_init(p) < 0 || body_spool_open(&p->spool, cfg->name, cfg->body_temp_dir,
+                                                   (size_t)cfg->body_buffer_size) < 0) {
         pool_free(p);
         return NULL;
     }
@@ -111,6 +112,7 @@ static void worker_spawn(struct worker *w)
     log_msg(w->replacing ? LOG_LVL_NOTICE : LOG_LVL_DEBUG, "[pool %s] child %d started",
             p->cfg->name, (int)pid);
     w->replacing = 0;
+    status_sync(p);
     relay_post_recv(w);
     dispatch_next(w);
 }
@@ -320,6 +322,7 @@ void pool_tick(struct pool *p)
 {
     uint64_t now = clock_ms();
     pm_maintain(p, now);
+    status_sync(p);
     int limit = p->cfg->request_terminate_timeout_ms;
     int read_limit = p->cfg->request_read_timeout_ms;
     for (int i = 0; i < p->n_workers; i++) {
@@ -343,6 +346,7 @@ void pool_tick(struct pool *p)
 
 void pool_reload(struct pool *p)
 {
+    p->reloads++;
     for (int i = 0; i < p->n_workers; i++) {
         struct worker *w = &p->workers[i];
         if (w->state == W_IDLE) {
@@ -411,6 +415,7 @@ void pool_free(struct pool *p)
         if (p->workers[i].fd >= 0) close(p->workers[i].fd);
     }
     body_spool_close(&p->spool);
+    status_pool_free(p);
     free(p->workers);
     free(p->ini);
     free(p);

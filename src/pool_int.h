@@ -2,7 +2,7 @@
  * the slots (spawn, reap, respawn, timeouts, reload, stop), pm.c decides how many run (pm =
  * static, dynamic, ondemand), dispatch.c the queue and the sending of a request to a worker,
  * relay.c the worker's output on its way to the client. Only these, worker_proc.c and slowlog.c
- * include this. */
+ * include this (and status.c, which reads the slots for the status page). */
 #ifndef PHPMGR_POOL_INT_H
 #define PHPMGR_POOL_INT_H
 
@@ -93,6 +93,14 @@ struct pool {
     uint64_t queue_full_logged_ms;
     unsigned long requests;      /* handed to workers since start */
     unsigned long slow_requests; /* past request_slowlog_timeout */
+    /* status.c: php-fpm's status counters, and phpmgr's own */
+    unsigned long accepted_conn;    /* requests submitted (ping and status ones included) */
+    unsigned queue_len_max;         /* the most requests queued at once (max listen queue) */
+    unsigned active, max_active;    /* workers running a request, the most at once */
+    unsigned long requests_refused; /* answered 503 without running: queue full, stopping */
+    unsigned long reloads;          /* pool_reload() calls */
+    struct phpw_sb_pool *sb;        /* the status scoreboard (sapi/phpw_status.h) */
+    size_t sb_len;
     /* pm.c */
     uint64_t maintained_ms;     /* last idle-server maintenance (once a second) */
     int idle_spawn_rate;        /* dynamic: workers to start at the next shortage */

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pool_int.h"
+#include "status.h"
 
 /* Requests with output or news for their connection, in the order they got them. */
 static struct request *news_head, *news_tail;
@@ -82,6 +83,7 @@ void pool_output_drained(struct request *r)
 void relay_request_over(struct worker *w)
 {
     struct request *r = w->req;
+    if (r != NULL) status_request_over(w);
     w->req = NULL;
     if (r != NULL) request_release(r, REQ_HELD_BY_POOL);
 }

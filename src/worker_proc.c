@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pool_int.h"
 #include "slowlog.h"
+#include "status.h"
 #include "worker_fds.h"
 #include "worker_output.h"
 
@@ -185,6 +186,7 @@ static void become_worker(struct pool *p, int slot, int fd, int out_fd, int err_
         .slowlog_fd = slowlog_fd(cfg),
         .slowlog = cfg->slowlog,
         .slowlog_depth = cfg->request_slowlog_trace_depth,
+        .scoreboard = status_scoreboard(p),
     };
     int rc = phpw_worker_run(&o);
     phpw_worker_exit(rc == 0 ? 0 : 70);
