@@ -46,6 +46,27 @@ int phpw_print_info(void);
 
 struct phpw_sb_pool;
 
+/* Reload generations (sapi/reload.c): one shared page, mapped by the master before its first
+ * fork and inherited by every worker, so a worker started by a reload never runs a script OPcache
+ * compiled before it. phpw_reload_init(): in the master, once, before forking (0, or -1 with a
+ * message). phpw_reload_bump(): on each reload, before its workers start; returns the new
+ * generation. The first worker of a generation empties OPcache before it serves (the others wait
+ * for it, bounded); phpw_reload_report() then returns 1 once with what it did, for the log. */
+int phpw_reload_init(char *err, size_t errlen);
+unsigned phpw_reload_bump(void);
+struct phpw_reload_report {
+    unsigned generation;
+    unsigned scripts;     /* cached scripts invalidated */
+    unsigned failed;      /* cached scripts that could not be (their file is gone) */
+    int pid;              /* the worker that did it */
+    double ms;            /* what it took, in that worker, before its first request */
+    double invalidate_ms; /* of which the invalidation itself (the rest: a PHP request's
+                             startup and shutdown, the first of which is slow in any worker) */
+    double wait_max_ms;   /* the longest another new worker waited for it */
+    unsigned took_over;   /* workers that stopped waiting and invalidated themselves */
+};
+int phpw_reload_report(struct phpw_reload_report *out);
+
 struct phpw_ini {
     const char *name;
     const char *value;

@@ -7,7 +7,8 @@
  *   functions.c  fastcgi_finish_request(), apache_request_headers(), getallheaders(), ...
  *   worker.c     the libfcgi loop and the request lifecycle
  *   resident.c   resident mode: the bootstrap, phpmgr_handle_request() and the per-request reset
- *   slowlog.c    request_slowlog_timeout: the stack dump the master asks for, written here */
+ *   slowlog.c    request_slowlog_timeout: the stack dump the master asks for, written here
+ *   reload.c     reload generations: OPcache emptied once per reload, before new workers serve */
 #ifndef PHPMGR_PHPW_INT_H
 #define PHPMGR_PHPW_INT_H
 
@@ -211,6 +212,14 @@ void phpw_status_request_begin(void);
 void phpw_status_request_end(void);
 /* fpm_get_status(): php-fpm's array from the scoreboard. 0, or -1 (no scoreboard). */
 int phpw_status_export(zval *status);
+
+/* ---- reload.c ---- */
+
+/* Before a worker serves (classic: its first script; resident: its bootstrap): when a reload
+ * happened since the generation OPcache was last emptied for, empty it or wait until another new
+ * worker has (see phpw.h). Reads the generation now, not at fork: a seed forked before a reload
+ * and woken after it is a worker of the new generation. */
+void phpw_reload_sync(const char *pool);
 
 /* ---- functions.c ---- */
 

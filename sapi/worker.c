@@ -405,6 +405,8 @@ int phpw_worker_run(const struct phpw_worker_opts *opts)
     phpw_req.fcgx.keepConnection = 1;
     phpw_params_reset(&phpw_req.params);
 
+    phpw_reload_sync(opts->pool); /* no stale OPcache entry after a reload */
+
     volatile int status = 0;
     if (opts->bootstrap != NULL) {
         status = phpw_resident_run(opts);

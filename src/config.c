@@ -2229,6 +2229,21 @@ const char *config_given(const struct config *cfg, const struct pool_config *poo
     return k && cfg->global.given ? cfg->global.given[k - global_keys] : NULL;
 }
 
+int config_field_at(int pool, size_t i, struct config_field *out)
+{
+    const struct key_def *t = pool ? pool_keys : global_keys;
+    size_t n = pool ? N_POOL_KEYS : N_GLOBAL_KEYS;
+    if (i >= n) return -1;
+    static const enum config_field_type types[] = {[F_STR] = CONFIG_FIELD_STR,
+                                                   [F_INT] = CONFIG_FIELD_INT,
+                                                   [F_LL] = CONFIG_FIELD_LL,
+                                                   [F_LIST] = CONFIG_FIELD_LIST};
+    out->name = t[i].name;
+    out->type = types[t[i].type];
+    out->offset = t[i].off;
+    return 0;
+}
+
 void config_free(struct config *cfg)
 {
     if (!cfg) return;

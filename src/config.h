@@ -207,6 +207,23 @@ void config_free(struct config *cfg);
  * (env[], php_value[], ...) are not covered. */
 const char *config_given(const struct config *cfg, const struct pool_config *pool, const char *key);
 
+/* The scalar keys of [global] (pool 0) or of a pool section (pool 1), for code that compares two
+ * configurations field by field (reload.c): the i-th key's name, the type of its field and where
+ * it is in struct global_config / struct pool_config. 0, or -1 past the last key. Array keys
+ * (env[], php_value[], ...) are not among them. */
+enum config_field_type {
+    CONFIG_FIELD_STR,  /* char *, NULL when unset */
+    CONFIG_FIELD_INT,  /* int (enums too) */
+    CONFIG_FIELD_LL,   /* long long */
+    CONFIG_FIELD_LIST, /* char **, NULL-terminated, or NULL */
+};
+struct config_field {
+    const char *name;
+    enum config_field_type type;
+    size_t offset;
+};
+int config_field_at(int pool, size_t i, struct config_field *out);
+
 /* Parse php-fpm's times ("30", "30s", "5m", "1h", "2d"; also "250ms") into ms. -1 on bad input. */
 long long config_parse_time_ms(const char *value);
 /* Parse sizes ("8M", "16k", "1G", "123") into bytes. -1 on bad input. */

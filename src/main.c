@@ -357,6 +357,22 @@ static int signal_master(const struct cli *c, int sig, int wait_exit)
     return rc;
 }
 
+/* phpmgr reload: a file that does not load is said here and nothing is sent, so the master keeps
+ * its configuration and workers (it would refuse the file too, and log why). */
+static int cmd_reload(const struct cli *c)
+{
+    struct config cfg;
+    char err[1024];
+    if (config_load(c->config, c->prefix, &cfg, err, sizeof(err)) < 0) {
+        log_error("reload failed: %s; keeping the current configuration (nothing was sent to the "
+                  "master)",
+                  err);
+        return 78;
+    }
+    config_free(&cfg);
+    return signal_master(c, SIGUSR1, 0);
+}
+
 static int cmd_start(const struct cli *c)
 {
     struct config cfg;
@@ -410,7 +426,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(c.command, "start") == 0) return cmd_start(&c);
     if (strcmp(c.command, "stop") == 0) return signal_master(&c, SIGQUIT, 1);
-    if (strcmp(c.command, "reload") == 0) return signal_master(&c, SIGUSR1, 0);
+    if (strcmp(c.command, "reload") == 0) return cmd_reload(&c);
     if (strcmp(c.command, "restart") == 0) {
         int rc = signal_master(&c, SIGQUIT, 1);
         if (rc != 0 && rc != 1) return rc;

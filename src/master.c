@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "config_reload.h"
 #include "conn.h"
 #include "relay.h"
 #include "worker_fds.h"
@@ -58,6 +59,7 @@ static const char *error_log_path;
 static int systemd_interval_ms;       /* 0: no periodic status to systemd */
 static uint64_t systemd_next_ms;
 static unsigned long systemd_last_requests;
+static int allow_root; /* -R */
 
 static void arm_accept(struct listener *l)
 {
@@ -111,6 +113,31 @@ static void reopen_log(void)
     slowlog_reopen_all();
 }
 
+/* SIGUSR1: the configuration first (a file that no longer loads leaves everything as it is),
+ * then a new reload generation (its first worker empties OPcache: sapi/reload.c), then every
+ * worker is replaced: idle ones now, busy ones after their request. */
+static void reload(void)
+{
+    if (config_reload(cfg, pools, allow_root) < 0) return;
+    unsigned gen = phpw_reload_bump();
+    log_debug("reload generation %u", gen);
+    for (size_t i = 0; i < cfg->n_pools; i++)
+        pool_reload(pools[i]);
+}
+
+/* What the first worker of the last reload generation did to OPcache, once it is done. */
+static void reload_report(void)
+{
+    struct phpw_reload_report r;
+    if (!phpw_reload_report(&r)) return;
+    log_notice("reload %u: OPcache: %u cached script%s invalidated by child %d before it served, "
+               "in %.1f ms (%.1f ms with its first PHP request startup)%s; other new workers "
+               "waited up to %.1f ms%s",
+               r.generation, r.scripts, r.scripts == 1 ? "" : "s", r.pid, r.invalidate_ms, r.ms,
+               r.failed ? " (others could not be: their file is gone)" : "", r.wait_max_ms,
+               r.took_over ? " (some stopped waiting and did it themselves)" : "");
+}
+
 static void on_signal(int res)
 {
     if (res != (int)sizeof(sig_info)) {
@@ -126,8 +153,7 @@ static void on_signal(int res)
     case SIGUSR1:
         log_notice("Reloading in progress ...");
         reopen_log();
-        if (!stopping)
-            for (size_t i = 0; i < cfg->n_pools; i++) pool_reload(pools[i]);
+        if (!stopping) reload();
         break;
     case SIGUSR2:
         reopen_log();
@@ -190,6 +216,7 @@ static void on_tick(void)
 {
     uint64_t now = clock_ms();
     systemd_status(now);
+    reload_report();
     for (size_t i = 0; i < cfg->n_pools; i++) pool_tick(pools[i]);
     conn_tick(now);
     for (size_t i = 0; i < n_listeners; i++)
@@ -350,6 +377,7 @@ static int open_signalfd(void)
 int master_run(struct config *config, const struct master_opts *o)
 {
     cfg = config;
+    allow_root = o->allow_root;
     int ready_fd = -1, engine_up = 0;
     signal(SIGPIPE, SIG_IGN);
     log_set_level(cfg->global.log_level);
@@ -371,6 +399,11 @@ int master_run(struct config *config, const struct master_opts *o)
             goto fail;
         }
         engine_up = 1;
+        /* Before the first fork: every worker and seed shares this page. */
+        if (phpw_reload_init(err, sizeof(err)) < 0) {
+            log_alert("%s", err);
+            goto fail;
+        }
     }
     if (slowlog_open_all(cfg) < 0) goto fail;
     /* What is open now (stdio, the engine's files, the slowlogs) is all a forked worker keeps. */

@@ -44,6 +44,12 @@ int pool_child_exited(struct pool *p, pid_t pid, int status);
 void pool_tick(struct pool *p);
 /* Retire every worker after its current request and start fresh ones (SIGUSR1). */
 void pool_reload(struct pool *p);
+/* The configuration behind the pool changed (reload; config_reload.c moved new values into the
+ * same pool_config): ini, when not NULL, replaces the php_value[] list handed to workers (the pool
+ * owns it from now on; its strings are the config's), and pre-forked workers set up with the old
+ * values are let go. */
+struct phpw_ini;
+void pool_reconfigured(struct pool *p, struct phpw_ini *ini);
 /* Stop: graceful retires workers once their queue is empty; otherwise SIGTERM now. */
 void pool_stop(struct pool *p, int graceful);
 /* Send SIGKILL to every remaining worker (stop deadline passed). */

@@ -1,8 +1,8 @@
 /* Inside a pool: the worker slots and the pool state that the pool's modules share. pool.c runs
  * the slots (spawn, reap, respawn, timeouts, reload, stop), pm.c decides how many run (pm =
  * static, dynamic, ondemand), dispatch.c the queue and the sending of a request to a worker,
- * relay.c the worker's output on its way to the client. Only these, worker_proc.c and slowlog.c
- * include this (and status.c, which reads the slots for the status page). */
+ * relay.c the worker's output on its way to the client. Only these, worker_proc.c, slowlog.c and
+ * pool_reconfig.c include this (and status.c, which reads the slots for the status page). */
 #ifndef PHPMGR_POOL_INT_H
 #define PHPMGR_POOL_INT_H
 
