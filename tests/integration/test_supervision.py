@@ -119,9 +119,10 @@ def t_dynamic_spawn(c):
 
 def t_dynamic_max_children(c):
     s = c.dyn
-    threads, results = slow_requests(s, 7, 3000)
+    # long enough for the spawns (one a second, doubling) to reach max_children on a busy machine
+    threads, results = slow_requests(s, 7, 6000)
     line = "WARNING: [pool www] server reached pm.max_children setting (6), consider raising it"
-    ok = H.wait_until(lambda: line in s.log_text(), 5)
+    ok = H.wait_until(lambda: line in s.log_text(), 9)
     err = finished_ok(threads, results, 7)
     if not ok:
         return "7 requests for 6 workers: no %r in the log:\n%s" % (line, s.log_text()[-1500:])
