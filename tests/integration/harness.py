@@ -13,6 +13,8 @@ What is here:
     STDIN, ABORT_REQUEST, GET_VALUES, reading STDOUT/STDERR/END_REQUEST), parse_cgi for its output.
   - /proc helpers: children of a pid, process start times, liveness that ignores pid reuse.
   - run_parallel: bounded thread fan-out.
+  - PHPMGR_ASAN=1: php_args() (-n and php.ini's core settings as -d), sanitizer_env(),
+    sanitizer_files(), check_sanitizer_files() for phpmgr runs a suite makes itself.
   - nginx_conf, nginx_php_server: the nginx configuration every suite's nginx is built from.
   - for the differential suites: their pool lines (diff_pool_setup), DiffSide, diff_health,
     body_has, multipart, pattern_bytes, describe_body_diff.
@@ -42,9 +44,20 @@ NGINX_BIN = os.environ.get("NGINX_BIN") or "/usr/sbin/nginx"
 READY_LINE = "ready to handle connections"
 LOOPBACK = "127.0.0.1"
 # PHPMGR_ASAN=1 (tests/run.sh, with PHPMGR_BIN=build/asan/phpmgr): phpmgr starts with -n (no
-# php.ini: PHP loads no shared extension, so cases needing one skip), each phpmgr process writes
-# sanitizer reports to <tmp>/<label>.san.<pid>, and any report found when a server ends is a FAIL.
+# php.ini: PHP loads no shared extension, so cases needing one skip) and php.ini's core settings
+# as -d flags (php_args(), below; Server.phpmgr_asan() for a suite's own server), each phpmgr
+# process writes sanitizer reports to <tmp>/<label>.san.<pid>, and any report found when a server
+# ends is a FAIL.
 ASAN = os.environ.get("PHPMGR_ASAN") == "1"
+# -n also drops php.ini's settings: PHP would run on its built-in defaults (display_errors=1, so a
+# fatal error answers 200 with the message; variables_order EGPCS, request_order unset,
+# output_buffering 0, zend.assertions 1 ...), not the production values the php-fpm it is compared
+# with (and phpmgr without -n) read from Debian's php.ini. The ASan run gives them back as -d
+# flags: every setting of PHP_INI (PHPMGR_PHP_INI overrides) in a section of PHP's core or of a
+# module built into libphp (phpmgr -n -m: date, pcre, session, ...); a shared extension's settings
+# ([opcache], [mbstring] ...) are left out, as the extension itself is.
+PHP_INI = os.environ.get("PHPMGR_PHP_INI") or "/etc/php/8.2/embed/php.ini"
+PHP_INI_CORE_SECTIONS = ("PHP", "Date", "filter", "Pcre", "mail function", "Session", "Assertion")
 SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: |"
                           r"SUMMARY: UndefinedBehaviorSanitizer")
 
@@ -133,6 +146,52 @@ def require_extensions(*names):
     if ASAN:
         raise Skip("needs PHP extension %s; the ASan run loads no shared extension"
                    % ", ".join(names))
+
+
+def php_ini_defines(path=None, sections=PHP_INI_CORE_SECTIONS):
+    """["key=value", ...]: the settings of php.ini at path (PHP_INI) that are in one of sections,
+    values as written there (-d parses them as php.ini does: E_ALL & ~E_DEPRECATED, "GPCS")."""
+    out = []
+    section = None
+    for ln in read_text(path or PHP_INI).splitlines():
+        ln = ln.strip()
+        if not ln or ln.startswith(";"):
+            continue
+        m = re.match(r"^\[(.*)\]$", ln)
+        if m:
+            section = m.group(1).strip()
+            continue
+        if section not in sections or "=" not in ln:
+            continue
+        k, v = ln.split("=", 1)
+        out.append("%s=%s" % (k.strip(), v.strip()))
+    return out
+
+
+_php_args = None
+
+
+def php_args():
+    """The PHP flags phpmgr is started with, for suites that run it themselves: none normally;
+    under PHPMGR_ASAN=1, -n and php.ini's core settings as -d flags (see PHP_INI)."""
+    global _php_args
+    if not ASAN:
+        return []
+    if _php_args is None:
+        _php_args = ["-n"]
+        for d in php_ini_defines():
+            _php_args += ["-d", d]
+    return list(_php_args)
+
+
+def sanitizer_env(prefix, env=None):
+    """env (os.environ when None) with ASAN_OPTIONS / UBSAN_OPTIONS writing reports to
+    prefix.<pid>, for a phpmgr run outside PhpmgrServer: sanitizer_files(prefix) lists them for
+    check_sanitizer_files."""
+    env = dict(os.environ if env is None else env)
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        env[var] = ":".join(filter(None, [env.get(var), "log_path=" + prefix]))
+    return env
 
 
 def log(msg):
@@ -268,6 +327,7 @@ class Server:
 
     name = "server"
     ready_text = None
+    san_prefix = None  # set: sanitizer reports (san_prefix.<pid>, the outputs) checked at the end
 
     def __init__(self, tmp):
         self.tmp = tmp
@@ -277,6 +337,30 @@ class Server:
         self.ready_log = None
         self.out_path = os.path.join(tmp, self.name + ".out")
         self.env = None
+
+    def phpmgr_asan(self):
+        """For a server whose argv runs PHPMGR_BIN, built by a suite: under PHPMGR_ASAN=1, append
+        php_args() to argv and check its processes' sanitizer reports as PhpmgrServer does (a
+        report is a FAIL). Call it after setting argv (and env)."""
+        if not ASAN:
+            return
+        self.argv = list(self.argv) + php_args()
+        self.san_prefix = os.path.join(self.tmp, self.name + ".san")
+        self.env = sanitizer_env(self.san_prefix, self.env)
+
+    def san_files(self):
+        return sanitizer_files(self.san_prefix) if self.san_prefix else []
+
+    def check_sanitizer(self):
+        """Report (a FAIL line, and a failed exit) any sanitizer report written by this server's
+        processes since the last check: san_prefix.<pid> files, its stdout/stderr, its log."""
+        if not hasattr(self, "san_seen"):
+            self.san_seen = {}
+        paths = self.san_files() + [self.out_path]
+        for p in (getattr(self, "error_log", None), self.ready_log):
+            if p and p not in paths:
+                paths.append(p)
+        check_sanitizer_files(getattr(self, "label", self.name), paths, self.san_seen)
 
     # subclasses: pick new ports and rewrite their config (called before each start attempt)
     def write_config(self):
@@ -294,7 +378,7 @@ class Server:
         if self.ready_log:
             t += read_text(self.ready_log)
         t += read_text(self.out_path)
-        return t
+        return t + "".join(read_text(p) for p in self.san_files())
 
     def _ready(self):
         if not self.alive():
@@ -373,6 +457,8 @@ class Server:
                 _servers.remove(self)
             except ValueError:
                 pass
+        if self.san_prefix is not None:
+            self.check_sanitizer()
 
 
 def pool_config(port, max_children=4, pool="www", extra=""):
@@ -417,6 +503,43 @@ class _FpmLike(Server):
 _sanitizer_reports = []
 
 
+def sanitizer_files(prefix):
+    """The report files (prefix.<pid>) of processes run with sanitizer_env(prefix)."""
+    d = os.path.dirname(prefix)
+    try:
+        return [os.path.join(d, n) for n in sorted(os.listdir(d))
+                if n.startswith(os.path.basename(prefix) + ".")]
+    except OSError:
+        return []
+
+
+def check_sanitizer_files(label, paths, seen=None):
+    """Report (a FAIL line, and a failed exit at the end) any sanitizer report in paths (report
+    files, outputs, logs), past the length seen[path] already scanned (seen is updated). Returns
+    the number of reports found."""
+    seen = {} if seen is None else seen
+    found = 0
+    for path in paths:
+        text = read_text(path)
+        start = seen.get(path, 0)
+        if len(text) < start:  # a new log of a restart
+            start = 0
+        seen[path] = len(text)
+        lines = text[start:].splitlines()
+        hits = [i for i, ln in enumerate(lines) if SANITIZER_RE.search(ln)]
+        if not hits:
+            continue
+        excerpt = lines[max(0, hits[0] - 2):hits[0] + 60]
+        ours = [ln.strip() for ln in excerpt if re.search(r"#\d+ .* in \S+ (\S*/)?(src|sapi)/", ln)
+                and "libsanitizer" not in ln]
+        _sanitizer_reports.append(path)
+        found += 1
+        print("FAIL: sanitizer-report-%s: %s%s (in %s)\n%s" % (
+            label, lines[hits[0]].strip(), (" at " + ours[0]) if ours else "", path,
+            "\n".join("    " + ln for ln in excerpt)), flush=True)
+    return found
+
+
 class PhpmgrServer(_FpmLike):
     def __init__(self, tmp, label="phpmgr", **kw):
         super().__init__(tmp, label, **kw)
@@ -424,47 +547,8 @@ class PhpmgrServer(_FpmLike):
         self.san_prefix = os.path.join(tmp, label + ".san")
         self.san_seen = {}  # file -> bytes already scanned
         if ASAN:
-            self.argv.append("-n")
-            self.env = dict(os.environ)
-            for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
-                self.env[var] = ":".join(filter(None, [self.env.get(var), "log_path="
-                                                       + self.san_prefix]))
-
-    def san_files(self):
-        d = os.path.dirname(self.san_prefix)
-        try:
-            return [os.path.join(d, n) for n in sorted(os.listdir(d))
-                    if n.startswith(os.path.basename(self.san_prefix) + ".")]
-        except OSError:
-            return []
-
-    def log_text(self):
-        return super().log_text() + "".join(read_text(p) for p in self.san_files())
-
-    def kill_group(self):
-        super().kill_group()
-        self.check_sanitizer()
-
-    def check_sanitizer(self):
-        """Report (a FAIL line, and a failed exit) any sanitizer report written by this server's
-        processes since the last check: <label>.san.<pid> files, its stdout/stderr, its log."""
-        for path in self.san_files() + [self.out_path, self.error_log]:
-            text = read_text(path)
-            seen = self.san_seen.get(path, 0)
-            if len(text) < seen:  # a new log of a restart
-                seen = 0
-            self.san_seen[path] = len(text)
-            lines = text[seen:].splitlines()
-            hits = [i for i, ln in enumerate(lines) if SANITIZER_RE.search(ln)]
-            if not hits:
-                continue
-            excerpt = lines[max(0, hits[0] - 2):hits[0] + 60]
-            ours = [ln.strip() for ln in excerpt if re.search(r"#\d+ .* in \S+ (\S*/)?(src|sapi)/", ln)
-                    and "libsanitizer" not in ln]
-            _sanitizer_reports.append(path)
-            print("FAIL: sanitizer-report-%s: %s%s (in %s)\n%s" % (
-                self.label, lines[hits[0]].strip(), (" at " + ours[0]) if ours else "", path,
-                "\n".join("    " + ln for ln in excerpt)), flush=True)
+            self.argv += php_args()
+            self.env = sanitizer_env(self.san_prefix)
 
 
 class PhpFpmServer(_FpmLike):

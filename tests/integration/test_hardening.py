@@ -775,9 +775,12 @@ class Daemon:
         self.kids = []
 
     def start(self):
-        # under ASan no shared extension can load (see harness): -n, as the harness does
-        p = subprocess.run([H.PHPMGR_BIN, "start", "-R", "-c", self.conf] + (["-n"] if H.ASAN else []),
+        # under ASan no shared extension can load (see harness): -n and php.ini's core settings,
+        # as the harness gives its servers; sanitizer reports to files checked at stop()
+        self.san_prefix = os.path.join(self.tmp, "daemon.san")
+        p = subprocess.run([H.PHPMGR_BIN, "start", "-R", "-c", self.conf] + H.php_args(),
                            stdin=subprocess.DEVNULL,
+                           env=H.sanitizer_env(self.san_prefix) if H.ASAN else None,
                            capture_output=True, timeout=30)
         if p.returncode != 0:
             raise H.StartError("daemon start: exit %d %s %s\n%s" % (
@@ -820,6 +823,8 @@ class Daemon:
         self.pid = None
         if self in _daemons:
             _daemons.remove(self)
+        if H.ASAN:
+            H.check_sanitizer_files("daemon", H.sanitizer_files(self.san_prefix) + [self.error_log])
 
 
 _daemons = []

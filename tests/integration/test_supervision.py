@@ -213,6 +213,8 @@ class DebianConfServer(H.Server):
         with open(os.path.join(d, "www.pool"), "w") as f:
             f.write(pool)
         self.argv = [argv0, "-F", "-y", self.conf]
+        if argv0 == H.PHPMGR_BIN:
+            self.phpmgr_asan()  # under ASan: -n, php.ini's core settings, sanitizer reports checked
 
     def write_config(self):
         self.ports = []
