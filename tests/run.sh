@@ -55,7 +55,7 @@ done
 ASAN_BIN=$PWD/build/asan/phpmgr
 ASAN_SUITES=${ASAN_SUITES-test_master.py test_http.py test_hardening.py test_resident.py \
 test_supervision.py test_slowlog.py test_cli.py test_differential.py test_http_differential.py \
-test_laravel.py}
+test_laravel.py test_status.py test_reload.py}
 for s in $ASAN_SUITES; do
     t=tests/integration/$s
     [ -f "$t" ] || continue
