@@ -10,14 +10,24 @@
 #   BENCH_DURATION=S       seconds per measured run (default 10, quick 3)
 #   BENCH_WARMUP=S         seconds per warm-up run (default 3, quick 1)
 #   BENCH_CONNS="1 32 256" connection counts (quick: 32)
-#   BENCH_ROWS="hello template 64k upload"
+#   BENCH_ROWS="hello template 64k upload resident laravel-json laravel-session laravel-memory"
+#                          resident: phpmgr in resident mode (tests/fixtures/bench/resident.php, a
+#                          hello-world bootstrap) vs php-fpm's hello.php; laravel-json (GET /json, no
+#                          session), laravel-session (GET /session, file sessions, returning clients):
+#                          tests/fixtures/laravel served by scripts/phpmgr-laravel vs nginx->php-fpm
+#                          (one app copy, try_files to public/index.php); laravel-memory: each worker's
+#                          RSS and PHP memory before and after BENCH_MEM_REQUESTS requests
+#   BENCH_MEM_REQUESTS=N   laravel-memory: requests between the two samples (default 10000, quick 2000),
+#                          at BENCH_MEM_CONNS connections (default 32)
 #   BENCH_MAX_REQUESTS=N   the worker-recycling paths: one more phpmgr and php-fpm, each with
 #                          pm.max_requests = N (default 500; 0: none), measured on BENCH_MR_ROWS
 #                          (default hello) at BENCH_MR_CONNS connections (default 32, else the first
 #                          of BENCH_CONNS), next to the same paths without it
 #   BENCH_ONLY=regex       measure only the runs whose "SIDE ROW cCONNS" matches, e.g.
 #                          BENCH_ONLY='^(mgr|mgr_http)(_mr)? hello c32$' (sides: fpm mgr mgr_proxy
-#                          mgr_http fpm_unix mgr_unix fpm_mr mgr_mr mgr_http_mr; row noop is the CPU table)
+#                          mgr_http fpm_unix mgr_unix fpm_mr mgr_mr mgr_http_mr; row noop is the CPU table;
+#                          row resident: fpm rmgr rmgr_http; rows laravel-*: lfpm lmgr lmgr_http, and
+#                          laravel-memory is "lfpm|lmgr laravel-memory cBENCH_MEM_CONNS")
 #   BENCH_FPM_UNIX=0       skip the reference paths nginx->php-fpm and nginx->phpmgr over unix sockets
 #   BENCH_KEEPALIVE=N      nginx upstream keepalive (idle connections cached per nginx worker), default 8;
 #                          0: no upstream keepalive and fastcgi_keep_conn off (a new connection per request)
@@ -47,7 +57,10 @@ if [ "$QUICK" = 1 ]; then
 else
     DURATION=${BENCH_DURATION:-10}; WARMUP=${BENCH_WARMUP:-3}; CONNS=${BENCH_CONNS:-"1 32 256"}
 fi
-ROWS=${BENCH_ROWS:-"hello template 64k upload"}
+ROWS=${BENCH_ROWS:-"hello template 64k upload resident laravel-json laravel-session laravel-memory"}
+MEM_REQUESTS=${BENCH_MEM_REQUESTS:-$([ "$QUICK" = 1 ] && echo 2000 || echo 10000)}
+MEM_CONNS=${BENCH_MEM_CONNS:-32}
+LARAVEL_FIX=$ROOT/tests/fixtures/laravel
 MAX_REQUESTS=${BENCH_MAX_REQUESTS:-500}
 MR_ROWS=${BENCH_MR_ROWS:-hello}
 if [ -n "${BENCH_MR_CONNS:-}" ]; then MR_CONNS=$BENCH_MR_CONNS
@@ -76,7 +89,7 @@ WARNINGS=()
 
 case "$MODE" in
 run | profile) ;;
--h | --help | help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+-h | --help | help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 *) die "unknown mode '$MODE' (expected: run, profile)" ;;
 esac
 
@@ -280,6 +293,28 @@ fcgi_site() { # name addr port
 SITE
 }
 
+# A Laravel site as tests/integration/test_laravel.py (and Laravel's docs) configure it: try_files
+# to the front controller; the same block for php-fpm and for phpmgr-laravel's FastCGI listener.
+laravel_site() { # name addr port
+    cat <<SITE
+    upstream $1 { server $2; $UPSTREAM_KA }
+    server {
+        listen 127.0.0.1:$3;
+        root $LAPP/public;
+        index index.php;
+        location / {
+            try_files \$uri \$uri/ /index.php?\$query_string;
+        }
+        location ~ \.php\$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_keep_conn $KEEP_CONN;
+            fastcgi_pass $1;
+        }
+    }
+SITE
+}
+
 write_nginx_conf() {
     local http_block="" unix_block=""
     [ -n "${MGRU_PID:-}" ] && unix_block="$(fcgi_site phpmgr_unix "unix:$TMP/phpmgr.sock" "$PORT_NGX_MGRU")"
@@ -290,6 +325,12 @@ $(fcgi_site php_fpm_unix "unix:$TMP/php-fpm.sock" "$PORT_NGX_FPMU")"
 $(fcgi_site php_fpm_mr "127.0.0.1:$PORT_FPM_MR" "$PORT_NGX_FPM_MR")"
     [ -n "${MGR_MR_PID:-}" ] && unix_block="$unix_block
 $(fcgi_site phpmgr_mr "127.0.0.1:$PORT_MGR_MR" "$PORT_NGX_MGR_MR")"
+    [ -n "${RMGR_PID:-}" ] && unix_block="$unix_block
+$(fcgi_site phpmgr_resident "127.0.0.1:$PORT_RMGR" "$PORT_NGX_RMGR")"
+    [ -n "${LFPM_PID:-}" ] && unix_block="$unix_block
+$(laravel_site php_fpm_laravel "127.0.0.1:$PORT_LFPM" "$PORT_NGX_LFPM")"
+    [ -n "${LMGR_PID:-}" ] && unix_block="$unix_block
+$(laravel_site phpmgr_laravel "127.0.0.1:$PORT_LMGR" "$PORT_NGX_LMGR")"
     if [ -z "$HTTP_NA" ]; then
         http_block="
     upstream phpmgr_http { server 127.0.0.1:$PORT_MGR_HTTP; $UPSTREAM_KA }
@@ -337,6 +378,7 @@ NGX
 # servers
 
 FPM_PID=""; FPMU_PID=""; MGR_PID=""; MGRU_PID=""; NGX_PID=""; FPM_MR_PID=""; MGR_MR_PID=""
+RMGR_PID=""; LFPM_PID=""; LMGR_PID=""; LAPP=""
 # start_fpm NAME LISTEN [extra pool lines]: sets LAST_PID
 start_fpm() {
     local name=$1 listen=$2 pid
@@ -406,6 +448,185 @@ start_phpmgr_mr() {
     remember_children "$MGR_MR_PID"
 }
 
+# ------------------------------------------------------------------------------------------------
+# resident mode (rows resident and laravel-*)
+
+# The resident hello-world instance: the bench pool with worker.mode = resident and
+# tests/fixtures/bench/resident.php as the bootstrap, FastCGI and (when built) HTTP; sets RMGR_PID.
+start_rmgr() {
+    RMGR_PID=""
+    write_phpmgr_conf phpmgr-resident "$PORT_RMGR" "${PORT_RMGR_HTTP_IF:-}" "worker.mode = resident
+worker.bootstrap = $FIXTURES/resident.php"
+    "$PHPMGR" start -F -R -c "$TMP/phpmgr-resident.ini" >"$TMP/phpmgr-resident.out" 2>&1 </dev/null &
+    RMGR_PID=$!; started "$RMGR_PID"
+    if ! wait_ready phpmgr-resident "$RMGR_PID" "$PORT_RMGR" 30 "$TMP/phpmgr-resident.log"; then
+        tail -n 20 "$TMP/phpmgr-resident.log" "$TMP/phpmgr-resident.out" >&2 2>/dev/null
+        stop_pid "$RMGR_PID"; forget "$RMGR_PID"; RMGR_PID=""
+        warn "phpmgr in resident mode did not start: no resident row"
+        printf 'na\trmgr\t%s\nna\trmgr_http\t%s\n' "n/a (did not start)" "n/a (did not start)" >>"$RECORDS"
+        return 1
+    fi
+    remember_children "$RMGR_PID"
+}
+
+# The Laravel fixture copied as tests/integration/test_laravel.py does: storage/ and
+# bootstrap/cache/ writable by www-data, who runs the workers on both sides; sets LAPP.
+make_laravel_app() {
+    LAPP=$TMP/laravel
+    cp -a "$LARAVEL_FIX" "$LAPP" || return 1
+    mkdir -p "$LAPP/storage/framework/sessions" "$LAPP/storage/framework/views" \
+        "$LAPP/storage/framework/cache" "$LAPP/storage/logs" "$LAPP/bootstrap/cache" &&
+        chown -R www-data:www-data "$LAPP/storage" "$LAPP/bootstrap/cache" &&
+        find "$LAPP/storage" "$LAPP/bootstrap/cache" -type d -exec chmod 775 {} + &&
+        find "$LAPP/storage" "$LAPP/bootstrap/cache" -type f -exec chmod 664 {} +
+}
+
+# Both Laravel sides on one app copy: php-fpm (a pool like the bench one, user www-data) behind
+# nginx's try_files site, and `scripts/phpmgr-laravel start` in the foreground (it writes
+# storage/phpmgr/phpmgr.ini and becomes the phpmgr master: its pid is ours) with the same number of
+# workers, its FastCGI listener behind the same nginx site and its HTTP listener for wrk directly.
+start_laravel() {
+    local why="" s
+    if [ ! -f /usr/share/php/Illuminate/autoload.php ]; then
+        why="n/a (Debian's php-laravel-framework is not installed: scripts/deps.sh)"
+    elif ! command -v php >/dev/null; then
+        why="n/a (php-cli is missing: phpmgr-laravel is a PHP script)"
+    elif ! getent passwd www-data >/dev/null; then
+        why="n/a (no www-data user to run the workers)"
+    elif ! make_laravel_app; then
+        why="n/a (could not copy $LARAVEL_FIX)"
+    fi
+    if [ -n "$why" ]; then
+        for s in lfpm lmgr lmgr_http; do printf 'na\t%s\t%s\n' "$s" "$why" >>"$RECORDS"; done
+        warn "Laravel rows: $why"
+        return 1
+    fi
+    start_fpm php-fpm-laravel "$PORT_LFPM" "user = www-data
+group = www-data"
+    LFPM_PID=$LAST_PID
+    if [ ! -x "$PHPMGR" ] || [ -n "$HTTP_NA" ]; then
+        why=${MGR_NA:-${HTTP_NA:+n/a (phpmgr-laravel needs the HTTP ingress)}}
+        printf 'na\tlmgr\t%s\nna\tlmgr_http\t%s\n' "$why" "$why" >>"$RECORDS"
+        return 1
+    fi
+    local logf=$LAPP/storage/phpmgr/error.log
+    # PHPMGR_* settings of the caller's environment would change the pool: not these runs'
+    env -u PHPMGR_USER -u PHPMGR_GROUP -u PHPMGR_MAX_REQUESTS -u PHPMGR_MEMORY_LIMIT -u PHPMGR_LEAK_CHECK \
+        -u PHPMGR_ACCESS_LOG PHPMGR="$PHPMGR" php "$ROOT/scripts/phpmgr-laravel" start --app="$LAPP" \
+        --http="127.0.0.1:$PORT_LMGR_HTTP" --fastcgi="127.0.0.1:$PORT_LMGR" --workers="$WORKERS" \
+        >"$TMP/phpmgr-laravel.out" 2>&1 </dev/null &
+    LMGR_PID=$!; started "$LMGR_PID"
+    if ! wait_ready phpmgr-laravel "$LMGR_PID" "$PORT_LMGR_HTTP" 60 "$logf"; then
+        tail -n 20 "$logf" "$TMP/phpmgr-laravel.out" >&2 2>/dev/null
+        stop_pid "$LMGR_PID"; forget "$LMGR_PID"; LMGR_PID=""
+        warn "phpmgr-laravel did not start: no phpmgr Laravel column"
+        printf 'na\tlmgr\t%s\nna\tlmgr_http\t%s\n' "n/a (did not start)" "n/a (did not start)" >>"$RECORDS"
+        return 1
+    fi
+    remember_children "$LMGR_PID"
+}
+
+# make_sessions N: N Laravel file sessions (one GET /session each, with no cookie), their
+# "fixture_session=..." Cookie values in $TMP/cookies.txt for session.lua and laravel_mem.lua. Both
+# sides serve the same app copy (same storage/ and APP_KEY), so the same sessions are valid on both.
+make_sessions() {
+    local n=$1 side=lfpm i
+    # through php-fpm (lmgr_http if it is absent), so phpmgr's workers are still fresh for laravel-memory
+    grep -qw lfpm <<<"$LARAVEL_SIDES" || side=lmgr_http
+    for i in $(seq 1 "$n"); do
+        curl -s -m 10 -o /dev/null -c - "$(url_for "$side" laravel-session)" |
+            awk '$6 == "fixture_session" {print $6 "=" $7}'
+    done >"$TMP/cookies.txt"
+    [ "$(wc -l <"$TMP/cookies.txt")" -eq "$n" ] ||
+        warn "made $(wc -l <"$TMP/cookies.txt") Laravel sessions out of $n (via $side)"
+    [ -s "$TMP/cookies.txt" ]
+}
+
+# check_res_side SIDE ROW: 200 and the expected answer. resident: hello.php's exact body;
+# laravel-json: the route's JSON with this request's tag (its request-scoped singleton too);
+# laravel-session: one cookie, two requests, the session's counter goes up by one.
+# Returns 1 when something is wrong, 2 when the side does not answer at all.
+check_res_side() {
+    local side=$1 row=$2 f="$TMP/check-$1-$2" code a b
+    case $row in
+    resident)
+        code=$(curl -s -m 10 -o "$f" -w '%{http_code}' "$(url_for "$side" "$row")")
+        [ "$code" = 200 ] && cmp -s "$f" "$TMP/expect-hello" && return 0
+        warn "$side: $row answered HTTP $code: $(head -c 200 "$f" 2>/dev/null | tr '\n' ' ') (expected hello.php's body)"
+        ;;
+    laravel-json)
+        code=$(curl -s -m 20 -o "$f" -w '%{http_code}' "$(url_for "$side" "$row")?tag=check-$side")
+        [ "$code" = 200 ] && grep -qF "{\"tag\":\"check-$side\",\"singleton\":\"check-$side\",\"path\":\"json\"" "$f" &&
+            return 0
+        warn "$side: GET /json answered HTTP $code: $(head -c 200 "$f" 2>/dev/null | tr '\n' ' ')"
+        ;;
+    laravel-session)
+        local cookie
+        cookie=$(head -n1 "$TMP/cookies.txt")
+        code=$(curl -s -m 20 -o "$f" -w '%{http_code}' -H "Cookie: $cookie" "$(url_for "$side" "$row")")
+        a=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["count"])' "$f" 2>/dev/null)
+        curl -s -m 20 -o "$f" -H "Cookie: $cookie" "$(url_for "$side" "$row")"
+        b=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["count"])' "$f" 2>/dev/null)
+        [ "$code" = 200 ] && [ -n "$a" ] && [ "$b" = $((a + 1)) ] && return 0
+        warn "$side: GET /session twice with one session cookie: HTTP $code, count '$a' then '$b' (expected n, n+1)"
+        ;;
+    esac
+    [ "${code:-000}" = 000 ] && return 2
+    return 1
+}
+
+# mem_workers SIDE PHASE: every worker of a Laravel side: PHP's memory from the fixture's /stats
+# route (phpstats.py reaches each worker), then VmRSS / Pss / private pages from /proc, workers idle.
+mem_workers() {
+    local side=$1 phase=$2 master kids
+    master=$(master_of "$side")
+    kids=$(python3 "$HELPERS/procstat.py" children "$master" | tr '\n' ' ')
+    python3 "$HELPERS/phpstats.py" "$(url_for "$side" stats)" "$WORKERS" "$(tr ' ' ',' <<<"$kids")" |
+        awk -v s="$side" -v p="$phase" '{printf "pmem\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s, p, $1, $2, $3, $4, $5}' >>"$RECORDS"
+    sleep 0.5
+    # shellcheck disable=SC2086
+    [ -n "$kids" ] && python3 "$HELPERS/procstat.py" mem $kids | awk -v s="$side" -v p="$phase" \
+        '{printf "mem\t%s\t%s\tworker\t%s\t%s\t%s\t%s\n", s, p, $1, $2, $3, $4}' >>"$RECORDS"
+    return 0
+}
+
+# mem_load SIDE N OUT: N requests of laravel_mem.lua (/json and /session alternately) at MEM_CONNS
+# connections through nginx, as the throughput rows go.
+mem_load() {
+    local side=$1 n=$2 out=$3 wpid
+    rm -f "$out.done"
+    BENCH_COOKIE_FILE="$TMP/cookies.txt" BENCH_REQUESTS=$n BENCH_DONE_FILE="$out.done" timeout 630 \
+        wrk -t1 -c"$MEM_CONNS" -d600s --timeout "${WRK_TIMEOUT}s" -s "$HELPERS/laravel_mem.lua" \
+        "$(url_for "$side" laravel-memory)" >"$out" 2>&1 </dev/null &
+    wpid=$!; started "$wpid"
+    # the script stops sending after N answers, but wrk itself waits for -d unless interrupted
+    # (SIGINT: it prints its results at once; timeout passes the signal on)
+    while kill -0 "$wpid" 2>/dev/null && [ ! -e "$out.done" ]; do sleep 0.2; done
+    [ -e "$out.done" ] && kill -INT "$wpid" 2>/dev/null
+    timeout 30 tail --pid="$wpid" -f /dev/null
+    stop_pid "$wpid"; forget "$wpid"
+}
+
+# laravel-memory: each Laravel side's workers right after start-up (and the checks), after the first
+# MEM_REQUESTS/10 requests (warm: what the framework loads lazily is in), and after MEM_REQUESTS in
+# all; run before the throughput rows. php-fpm's workers for reference.
+laravel_memory() {
+    local s out warm=$((MEM_REQUESTS / 10))
+    for s in lfpm lmgr; do
+        wanted "$s" laravel-memory "$MEM_CONNS" || continue
+        grep -qw "$s" <<<"$LARAVEL_SIDES" || continue
+        out="$TMP/wrk/$s-laravel-memory"
+        log "  $(printf '%-9s' "$s") laravel-memory: $MEM_REQUESTS requests (/json and /session) at $MEM_CONNS connections"
+        mem_workers "$s" before
+        mem_load "$s" "$warm" "$out-1.txt"
+        mem_workers "$s" warm
+        mem_load "$s" $((MEM_REQUESTS - warm)) "$out-2.txt"
+        printf 'memrun\t%s\t%s\t%s\n' "$s" "$out-1.txt" "$warm" "$s" "$out-2.txt" $((MEM_REQUESTS - warm)) >>"$RECORDS"
+        sleep 1
+        mem_workers "$s" after
+    done
+}
+
 start_nginx() {
     write_nginx_conf
     nginx -t -q -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/test.out" ||
@@ -421,6 +642,13 @@ start_nginx() {
 
 url_for() { # side row -> URL
     local script=$2.php
+    case $2 in # the resident rows' paths
+    resident) script=hello.php ;;
+    laravel-json) script=json ;;
+    laravel-session) script=session ;;
+    laravel-memory) script="" ;;
+    stats) script=stats ;;
+    esac
     case $1 in
     fpm) echo "http://127.0.0.1:$PORT_NGX_FPM/$script" ;;
     fpm_unix) echo "http://127.0.0.1:$PORT_NGX_FPMU/$script" ;;
@@ -431,11 +659,39 @@ url_for() { # side row -> URL
     fpm_mr) echo "http://127.0.0.1:$PORT_NGX_FPM_MR/$script" ;;
     mgr_mr) echo "http://127.0.0.1:$PORT_NGX_MGR_MR/$script" ;;
     mgr_http_mr) echo "http://127.0.0.1:$PORT_MGR_MR_HTTP/$script" ;;
+    rmgr) echo "http://127.0.0.1:$PORT_NGX_RMGR/$script" ;;
+    rmgr_http) echo "http://127.0.0.1:$PORT_RMGR_HTTP/$script" ;;
+    lfpm) echo "http://127.0.0.1:$PORT_NGX_LFPM/$script" ;;
+    lmgr) echo "http://127.0.0.1:$PORT_NGX_LMGR/$script" ;;
+    lmgr_http) echo "http://127.0.0.1:$PORT_LMGR_HTTP/$script" ;;
     esac
 }
 master_of() {
     case $1 in fpm) echo "$FPM_PID" ;; fpm_unix) echo "$FPMU_PID" ;; mgr_unix) echo "${MGRU_PID:-}" ;;
-    fpm_mr) echo "$FPM_MR_PID" ;; mgr_mr | mgr_http_mr) echo "$MGR_MR_PID" ;; *) echo "$MGR_PID" ;; esac
+    fpm_mr) echo "$FPM_MR_PID" ;; mgr_mr | mgr_http_mr) echo "$MGR_MR_PID" ;;
+    rmgr | rmgr_http) echo "$RMGR_PID" ;; lfpm) echo "$LFPM_PID" ;; lmgr | lmgr_http) echo "$LMGR_PID" ;;
+    *) echo "$MGR_PID" ;; esac
+}
+# The paths measured on a row: the classic rows on every path, the resident rows on theirs
+# (resident: php-fpm's hello.php against the resident bootstrap).
+sides_for_row() {
+    case $1 in
+    resident) echo "fpm $RES_SIDES" ;;
+    laravel-json | laravel-session) echo "$LARAVEL_SIDES" ;;
+    laravel-memory) ;; # not a throughput row: laravel_memory
+    *) echo "$ALL_SIDES" ;;
+    esac
+}
+# row_wanted ROW "SIDES": ROW is in BENCH_ROWS and one of its runs on SIDES is wanted
+row_wanted() {
+    local c s
+    grep -qw -- "$1" <<<"$ROWS" || return 1
+    if [ "$1" = laravel-memory ]; then
+        for s in $2; do wanted "$s" "$1" "$MEM_CONNS" && return 0; done
+        return 1
+    fi
+    for c in $CONNS; do for s in $2; do wanted "$s" "$1" "$c" && return 0; done; done
+    return 1
 }
 # wanted SIDE ROW CONNS: whether that run is measured (recycling sides only on their rows; BENCH_ONLY)
 wanted() {
@@ -448,7 +704,8 @@ wrk_run() {
     local side=$1 row=$2 conns=$3 secs=$4 out=$5 t=$WRK_THREADS lua=()
     [ "$t" -gt "$conns" ] && t=$conns
     [ "$row" = upload ] && lua=(-s "$HELPERS/upload.lua")
-    BENCH_BODY_FILE="$TMP/body.bin" timeout $((secs + 30)) \
+    [ "$row" = laravel-session ] && lua=(-s "$HELPERS/session.lua")
+    BENCH_BODY_FILE="$TMP/body.bin" BENCH_COOKIE_FILE="$TMP/cookies.txt" timeout $((secs + 30)) \
         wrk -t"$t" -c"$conns" -d"${secs}s" --timeout "${WRK_TIMEOUT}s" --latency "${lua[@]}" "$(url_for "$side" "$row")" \
         >"$out" 2>&1
     local rc=$?
@@ -465,6 +722,11 @@ backend_of() { # side -> "tcp PORT" | "unix PATH": where the PHP server listens 
     fpm_mr) echo "tcp $PORT_FPM_MR" ;;
     mgr_mr) echo "tcp $PORT_MGR_MR" ;;
     mgr_http_mr) echo "tcp $PORT_MGR_MR_HTTP" ;;
+    rmgr) echo "tcp $PORT_RMGR" ;;
+    rmgr_http) echo "tcp $PORT_RMGR_HTTP" ;;
+    lfpm) echo "tcp $PORT_LFPM" ;;
+    lmgr) echo "tcp $PORT_LMGR" ;;
+    lmgr_http) echo "tcp $PORT_LMGR_HTTP" ;;
     *) echo "tcp $PORT_MGR_HTTP" ;;
     esac
 }
@@ -605,6 +867,12 @@ settings() {
     fi
     echo "- wrk: $WRK_THREADS thread(s), --timeout ${WRK_TIMEOUT}s, connections: $CONNS; $DURATION s measured runs, each after a ${WARMUP} s warm-up on the same row"
     [ "$MR" = 1 ] && echo "- recycling paths (*_mr): the same pools with pm.max_requests = $MAX_REQUESTS, rows $MR_ROWS at $MR_CONNS connections"
+    [ -n "$RES_SIDES" ] && echo "- resident row: phpmgr with worker.mode = resident, bootstrap tests/fixtures/bench/resident.php (hello.php's answer), $WORKERS workers, against php-fpm's hello.php (the fpm pool above)"
+    if [ -n "$LARAVEL_SIDES" ]; then
+        echo "- laravel-* rows: one copy of tests/fixtures/laravel (Debian's php-laravel-framework, APP_ENV=production, APP_DEBUG=false); php-fpm: a $WORKERS-worker pm = static pool (user www-data) behind nginx's try_files site; phpmgr: \`scripts/phpmgr-laravel start --workers=$WORKERS\` (its generated storage/phpmgr/phpmgr.ini: resident workers, user www-data), FastCGI behind the same nginx site and HTTP direct"
+        echo "- laravel-session: returning clients: $(wc -l <"$TMP/cookies.txt" 2>/dev/null || echo 0) file sessions made before the runs, each request sends the next one's cookie (scripts/bench/session.lua), the same cookies on every path"
+        grep -qw laravel-memory <<<"$ROWS" && echo "- laravel-memory: $MEM_REQUESTS requests (/json and /session alternately, scripts/bench/laravel_mem.lua) at $MEM_CONNS connections through nginx, each side in turn, before the throughput runs"
+    fi
     [ -n "$ONLY" ] && echo "- BENCH_ONLY='$ONLY': only the matching runs were measured"
     return 0
 }
@@ -702,9 +970,12 @@ PORT_FPM=$(free_port); PORT_MGR=$(free_port); PORT_NGX_FPM=$(free_port); PORT_NG
 PORT_MGR_HTTP=$(free_port); PORT_NGX_PROXY=$(free_port); PORT_NGX_FPMU=$(free_port); PORT_NGX_MGRU=$(free_port)
 PORT_FPM_MR=$(free_port); PORT_MGR_MR=$(free_port); PORT_MGR_MR_HTTP=$(free_port)
 PORT_NGX_FPM_MR=$(free_port); PORT_NGX_MGR_MR=$(free_port)
+PORT_RMGR=$(free_port); PORT_RMGR_HTTP=$(free_port); PORT_NGX_RMGR=$(free_port)
+PORT_LFPM=$(free_port); PORT_LMGR=$(free_port); PORT_LMGR_HTTP=$(free_port)
+PORT_NGX_LFPM=$(free_port); PORT_NGX_LMGR=$(free_port)
 MGR_NA=""
 detect_http
-[ -z "$HTTP_NA" ] && { PORT_MGR_HTTP_IF=$PORT_MGR_HTTP; PORT_MGR_MR_HTTP_IF=$PORT_MGR_MR_HTTP; }
+[ -z "$HTTP_NA" ] && { PORT_MGR_HTTP_IF=$PORT_MGR_HTTP; PORT_MGR_MR_HTTP_IF=$PORT_MGR_MR_HTTP; PORT_RMGR_HTTP_IF=$PORT_RMGR_HTTP; }
 make_expected
 # The recycling paths run only when one of their runs is wanted.
 MR=0
@@ -723,6 +994,24 @@ if [ "$MR" = 1 ]; then
     [ -n "$MGR_PID" ] && { start_phpmgr_mr || true; }
     printf 'param\tmax_requests\t%s\n' "$MAX_REQUESTS" >>"$RECORDS"
 fi
+# resident mode: its own servers, only when one of their runs is wanted
+RES_SIDES=""; LARAVEL_SIDES=""
+if row_wanted resident "rmgr rmgr_http"; then
+    if [ ! -x "$PHPMGR" ]; then
+        printf 'na\trmgr\tn/a (%s not built)\nna\trmgr_http\tn/a (%s not built)\n' "$PHPMGR" "$PHPMGR" >>"$RECORDS"
+    elif start_rmgr; then
+        RES_SIDES="rmgr"
+        if [ -z "$HTTP_NA" ]; then RES_SIDES="rmgr rmgr_http"
+        else printf 'na\trmgr_http\t%s\n' "$HTTP_NA" >>"$RECORDS"; fi
+    fi
+fi
+if row_wanted laravel-json "lfpm lmgr lmgr_http" || row_wanted laravel-session "lfpm lmgr lmgr_http" ||
+    row_wanted laravel-memory "lfpm lmgr"; then
+    start_laravel
+    [ -n "$LFPM_PID" ] && LARAVEL_SIDES="lfpm"
+    [ -n "$LMGR_PID" ] && LARAVEL_SIDES="$LARAVEL_SIDES lmgr lmgr_http"
+    printf 'param\tmem_requests\t%s\nparam\tmem_conns\t%s\n' "$MEM_REQUESTS" "$MEM_CONNS" >>"$RECORDS"
+fi
 start_nginx
 SIDES="fpm"
 if [ -n "$MGR_PID" ]; then
@@ -740,6 +1029,7 @@ ALL_SIDES=$SIDES
 [ -n "$MGR_MR_PID" ] && ALL_SIDES=$(sed 's/\<mgr_http\>/mgr_http mgr_http_mr/' <<<"$ALL_SIDES")
 [ -n "$HTTP_NA" ] && printf 'na\tmgr_proxy\t%s\nna\tmgr_http\t%s\n' "$HTTP_NA" "$HTTP_NA" >>"$RECORDS"
 log "php-fpm master $FPM_PID, phpmgr master ${MGR_PID:-none}, nginx $NGX_PID; sides: $ALL_SIDES"
+[ -n "$RES_SIDES$LARAVEL_SIDES" ] && log "resident: phpmgr resident ${RMGR_PID:-none}, php-fpm Laravel ${LFPM_PID:-none}, phpmgr-laravel ${LMGR_PID:-none}; sides: fpm $RES_SIDES $LARAVEL_SIDES"
 
 for s in $ALL_SIDES; do
     check_side "$s"
@@ -756,26 +1046,57 @@ for s in $ALL_SIDES; do
     *) warn "$s: the response check failed (numbers for it may be meaningless)" ;;
     esac
 done
+# the resident rows' paths
+for row in resident laravel-json laravel-session; do
+    for s in $(sides_for_row "$row"); do
+        [ "$row" = resident ] && [ "$s" = fpm ] && continue # checked above
+        row_wanted "$row" "$s" || continue
+        check_res_side "$s" "$row"
+        case $? in
+        0) log "$s: $row answers as expected" ;;
+        2)
+            reason="n/a (no response to the check request)"
+            printf 'na\t%s\t%s\n' "$s" "$reason" >>"$RECORDS"
+            warn "$s: skipped: $reason"
+            RES_SIDES=$(tr ' ' '\n' <<<"$RES_SIDES" | grep -vx "$s" | tr '\n' ' ')
+            LARAVEL_SIDES=$(tr ' ' '\n' <<<"$LARAVEL_SIDES" | grep -vx "$s" | tr '\n' ' ')
+            ;;
+        *) warn "$s: the $row check failed (numbers for it may be meaningless)" ;;
+        esac
+    done
+    # the sessions the session rows use, once the Laravel paths answer
+    if [ "$row" = laravel-json ] && [ -n "$LARAVEL_SIDES" ]; then
+        n_sessions=8
+        for c in $CONNS $MEM_CONNS; do [ "$c" -gt "$n_sessions" ] && n_sessions=$c; done
+        make_sessions "$n_sessions" || { warn "no Laravel session could be made: no laravel-session row"; ROWS=$(sed 's/\<laravel-session\>//; s/\<laravel-memory\>//' <<<"$ROWS"); }
+    fi
+done
 sleep 1
 for s in fpm mgr; do [ -n "$(master_of "$s")" ] && mem_sample "$s" fresh; done
+RMGR_WORKERS_BEFORE=""; LMGR_WORKERS_BEFORE=""
+[ -n "$RMGR_PID" ] && RMGR_WORKERS_BEFORE=$(python3 "$HELPERS/procstat.py" children "$RMGR_PID" | tr '\n' ' ')
+[ -n "$LMGR_PID" ] && LMGR_WORKERS_BEFORE=$(python3 "$HELPERS/procstat.py" children "$LMGR_PID" | tr '\n' ' ')
 [ -n "$MGR_PID" ] && MGR_WORKERS_BEFORE=$(python3 "$HELPERS/procstat.py" children "$MGR_PID" | tr '\n' ' ')
 FPM_WORKERS_BEFORE=$(python3 "$HELPERS/procstat.py" children "$FPM_PID" | tr '\n' ' ')
 
 MACHINE=$(machine)
 n_runs=0
-for row in $ROWS; do for c in $CONNS; do for s in $ALL_SIDES; do
+for row in $ROWS; do for c in $CONNS; do for s in $(sides_for_row "$row"); do
     wanted "$s" "$row" "$c" && n_runs=$((n_runs + 1))
 done; done; done
 for s in $SIDES; do wanted "$s" noop 32 && n_runs=$((n_runs + 1)); done
 log "$n_runs runs, ~$((n_runs * (DURATION + WARMUP + 1) / 60 + 1)) min"
+
+grep -qw laravel-memory <<<"$ROWS" && [ -n "$LARAVEL_SIDES" ] && laravel_memory
 
 # Rows interleave the sides (alternating which goes first), so a slow patch of a shared machine
 # hits both sides rather than one.
 i=0
 for row in $ROWS; do
     for c in $CONNS; do
-        order=$ALL_SIDES
-        [ $((i % 2)) = 1 ] && order=$(tr ' ' '\n' <<<"$ALL_SIDES" | tac | tr '\n' ' ')
+        order=$(sides_for_row "$row")
+        [ -z "$order" ] && continue
+        [ $((i % 2)) = 1 ] && order=$(tr ' ' '\n' <<<"$order" | tac | tr '\n' ' ')
         for s in $order; do wanted "$s" "$row" "$c" && measure "$s" "$row" "$c"; done
         i=$((i + 1))
     done
@@ -791,6 +1112,14 @@ if [ -n "$MGR_PID" ]; then
 fi
 after=$(python3 "$HELPERS/procstat.py" children "$FPM_PID" | tr '\n' ' ')
 [ "$after" = "$FPM_WORKERS_BEFORE" ] || warn "php-fpm's workers changed during the run: before [$FPM_WORKERS_BEFORE] after [$after]"
+if [ -n "$RMGR_PID" ]; then
+    after=$(python3 "$HELPERS/procstat.py" children "$RMGR_PID" | tr '\n' ' ')
+    [ "$after" = "$RMGR_WORKERS_BEFORE" ] || warn "phpmgr resident's workers changed during the run (respawned: the bootstrap ran again): before [$RMGR_WORKERS_BEFORE] after [$after]"
+fi
+if [ -n "$LMGR_PID" ]; then
+    after=$(python3 "$HELPERS/procstat.py" children "$LMGR_PID" | tr '\n' ' ')
+    [ "$after" = "$LMGR_WORKERS_BEFORE" ] || warn "phpmgr-laravel's workers changed during the run (respawned: Laravel booted again): before [$LMGR_WORKERS_BEFORE] after [$after]"
+fi
 
 {
     echo "## phpmgr vs php-fpm — $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -804,10 +1133,11 @@ after=$(python3 "$HELPERS/procstat.py" children "$FPM_PID" | tr '\n' ' ')
     echo "### Server logs (warnings and errors during the run)"
     echo
     for f in "$TMP/php-fpm.log" "$TMP/php-fpm-unix.log" "$TMP/php-fpm-mr.log" "$TMP/phpmgr.log" "$TMP/phpmgr-unix.log" \
-        "$TMP/phpmgr-mr.log" "$TMP/nginx/error.log"; do
+        "$TMP/phpmgr-mr.log" "$TMP/phpmgr-resident.log" "$TMP/php-fpm-laravel.log" \
+        ${LAPP:+"$LAPP/storage/phpmgr/error.log" "$LAPP/storage/logs/laravel.log"} "$TMP/nginx/error.log"; do
         [ -f "$f" ] || continue
         n=$(grep -cE 'WARNING|ERROR|ALERT|\[error\]|\[crit\]|\[alert\]' "$f")
-        echo "- $(basename "$(dirname "$f")" | sed 's/phpmgr-bench.*/ /')$(basename "$f"): $n warning/error lines"
+        echo "- ${f#"$TMP"/}: $n warning/error lines"
         grep -E 'WARNING|ERROR|ALERT|\[error\]|\[crit\]|\[alert\]' "$f" | sort | uniq -c | sort -rn | head -n 8 | sed 's/^/      /'
     done
     if [ ${#WARNINGS[@]} -gt 0 ]; then

@@ -9,11 +9,17 @@ RECORDS_TSV lines (tab-separated), written by bench.sh:
         KIND: measured | warmup; QUEUE: the most connections seen waiting in the PHP server's
         accept queue (listen socket Recv-Q) at 1/4, 1/2 and 3/4 of the run
   mem   SIDE PHASE ROLE PID RSS_KB PSS_KB PRIVATE_KB                    ROLE: master | worker
+  pmem  SIDE PHASE PID MEMORY MEMORY_REAL RSS_KIB REQUEST_COUNT      PHP's view of a Laravel worker (/stats)
+        PHASE (with mem SIDE lfpm / lmgr): before | warm | after        laravel-memory's samples
+  memrun SIDE WRK_FILE REQUESTS                                      one part of the laravel-memory load
   na    SIDE REASON                                                      a side that did not run
   param NAME VALUE                                                   max_requests: the recycling paths' setting
 SIDE: fpm (nginx->php-fpm, fastcgi_pass), fpm_unix / mgr_unix (over a unix socket), mgr (nginx->phpmgr, fastcgi_pass),
       mgr_proxy (nginx->phpmgr, proxy_pass), mgr_http (wrk->phpmgr, direct HTTP);
-      fpm_mr, mgr_mr, mgr_http_mr: fpm, mgr, mgr_http with pm.max_requests set (worker recycling).
+      fpm_mr, mgr_mr, mgr_http_mr: fpm, mgr, mgr_http with pm.max_requests set (worker recycling);
+      resident rows: rmgr / rmgr_http (phpmgr resident hello world, nginx fastcgi_pass / direct HTTP, against
+      fpm's hello.php), lfpm (nginx→php-fpm, Laravel fixture), lmgr / lmgr_http (phpmgr-laravel, nginx fastcgi_pass /
+      direct HTTP).
 """
 import re
 import sys
@@ -28,9 +34,25 @@ SIDES = {
     "fpm_mr": "nginx→php-fpm (fastcgi_pass), pm.max_requests",
     "mgr_mr": "nginx→phpmgr (fastcgi_pass), pm.max_requests",
     "mgr_http_mr": "wrk→phpmgr (direct HTTP), pm.max_requests",
+    "rmgr": "nginx→phpmgr resident (fastcgi_pass)",
+    "rmgr_http": "wrk→phpmgr resident (direct HTTP)",
+    "lfpm": "nginx→php-fpm (Laravel, try_files)",
+    "lmgr": "nginx→phpmgr-laravel (fastcgi_pass)",
+    "lmgr_http": "wrk→phpmgr-laravel (direct HTTP)",
+}
+# The resident rows: row -> (the php-fpm baseline side, the phpmgr sides, issue 14's target ratio)
+RES_ROWS = {
+    "resident": ("fpm", ["rmgr", "rmgr_http"], 4),
+    "laravel-json": ("lfpm", ["lmgr", "lmgr_http"], 20),
+    "laravel-session": ("lfpm", ["lmgr", "lmgr_http"], 2),
+}
+RES_ROW_TEXT = {
+    "resident": "hello world",
+    "laravel-json": "Laravel GET /json",
+    "laravel-session": "Laravel GET /session",
 }
 MR_PAIRS = [("fpm", "fpm_mr"), ("mgr", "mgr_mr"), ("mgr_http", "mgr_http_mr")]
-ROW_ORDER = ["hello", "template", "64k", "upload", "noop"]
+ROW_ORDER = ["hello", "template", "64k", "upload", "noop", "resident", "laravel-json", "laravel-session"]
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 
 
@@ -105,6 +127,8 @@ def table(lines, header, align=None):
 def load(path):
     runs, mems, na = [], [], {}
     params.clear()
+    pmems.clear()
+    memruns.clear()
     for raw in open(path):
         f = raw.rstrip("\n").split("\t")
         if f[0] == "run":
@@ -125,10 +149,84 @@ def load(path):
             na[f[1]] = f[2]
         elif f[0] == "param":
             params[f[1]] = f[2]
-    return runs, mems, na
+        elif f[0] == "pmem":
+            side, phase, pid, m, mr, rss, rc = f[1:8]
+            pmems[(side, phase, pid)] = dict(memory=int(m), memory_real=int(mr), rss=int(rss),
+                                             count=None if rc == "-" else int(rc))
+        elif f[0] == "memrun":
+            memruns.setdefault(f[1], []).append(dict(parse_wrk(f[2]), target=int(f[3])))
+    # the resident rows are in their own table, not in the classic ones
+    classic = [r for r in runs if r["row"] not in RES_ROWS]
+    resident_runs[:] = [r for r in runs if r["row"] in RES_ROWS]
+    return classic, mems, na
 
 
 params = {}
+pmems = {}          # (side, phase, pid) -> PHP's memory figures from /stats
+memruns = {}        # side -> the laravel-memory load's parts (wrk result + wanted request count)
+resident_runs = []  # the runs of the resident rows
+
+
+def resident_table(runs, na):
+    """Resident mode against php-fpm: each phpmgr path's req/s over the row's php-fpm baseline."""
+    meas = {(r["side"], r["row"], r["conns"]): r for r in runs if r["kind"] == "measured"}
+    keys = sorted({(r["row"], r["conns"]) for r in meas.values()},
+                  key=lambda k: (ROW_ORDER.index(k[0]), k[1]))
+    ok = lambda r: r is not None and r["ok"]
+    hdr = ["row", "conns", "php-fpm req/s", "p50", "p99"]
+    for label in ("nginx→phpmgr (fastcgi_pass)", "wrk→phpmgr (direct HTTP)"):
+        hdr += [label + " req/s", "p50", "p99", "× php-fpm"]
+    hdr.append("target")
+    lines = []
+    for row, c in keys:
+        base_side, sides, target = RES_ROWS[row]
+        base = meas.get((base_side, row, c))
+        cells = [RES_ROW_TEXT[row], str(c)]
+        cells += ([fmt_rps(base["rps"], base), fmt_lat(base["p50"]), fmt_lat(base["p99"])] if ok(base)
+                  else [na.get(base_side, "failed" if base else "not run"), "", ""])
+        for s in sides:
+            r = meas.get((s, row, c))
+            if ok(r):
+                cells += [fmt_rps(r["rps"], r), fmt_lat(r["p50"]), fmt_lat(r["p99"]),
+                          ratio(r["rps"], base["rps"], 1) if ok(base) else "-"]
+            else:
+                cells += [na.get(s, "failed" if r else "not run"), "", "", "-"]
+        cells.append("≥ %d×" % target)
+        lines.append(cells)
+    return table(lines, hdr, "llrrr" + "rrrr" * 2 + "r")
+
+
+def laravel_mem_table(mems):
+    """Each Laravel worker at the laravel-memory samples: /proc and PHP's own figures."""
+    rows = {}
+    for m in mems:
+        if m["side"] in ("lfpm", "lmgr") and m["role"] == "worker":
+            rows.setdefault((m["side"], m["pid"]), {})[m["phase"]] = m
+    for side, phase, pid in pmems:
+        rows.setdefault((side, pid), {})
+    phases = ("before", "warm", "after")
+    mib = lambda kb: "-" if kb is None else "%.1f" % (kb / 1024)
+    mib_b = lambda b: "-" if b is None else "%.1f" % (b / 1048576)
+
+    def delta(a, b, scale):
+        return "-" if a is None or b is None else "%+.2f" % ((b - a) / scale)
+
+    lines = []
+    for side, pid in sorted(rows, key=lambda k: (k[0] != "lfpm", int(k[1]))):
+        ph = rows[(side, pid)]
+        pm = {p: pmems.get((side, p, pid), {}) for p in phases}
+        rss = [ph.get(p, {}).get("rss") for p in phases]
+        pss = [ph.get(p, {}).get("pss") for p in phases]
+        mem = [pm[p].get("memory") for p in phases]
+        cnt = ["-" if pm[p].get("count") is None else str(pm[p]["count"]) for p in phases]
+        lines.append([SIDES[side].split(" (")[0].replace("nginx→", ""), pid, " / ".join(cnt),
+                      " / ".join(mib(v) for v in rss), delta(rss[1], rss[2], 1024),
+                      " / ".join(mib(v) for v in pss),
+                      " / ".join(mib_b(v) for v in mem), delta(mem[1], mem[2], 1048576),
+                      mib_b(pm["after"].get("memory_real"))])
+    return table(lines, ["server", "worker pid", "requests served", "VmRSS MiB", "Δ VmRSS warm→after",
+                         "Pss MiB", "PHP memory MiB", "Δ PHP memory warm→after", "PHP memory (real) after"],
+                 "llrrrrrrr")
 
 
 def mr_table(runs):
@@ -339,27 +437,30 @@ def main(argv):
         return 0
     if len(argv) == 3 and argv[1] == "table":
         runs, mems, na = load(argv[2])
-        print("### Throughput and latency (FastCGI paths)\n")
-        print(main_table(runs, na))
-        if "mgr" in na:
-            print("\nphpmgr: " + na["mgr"])
-        print("\nratios: req/s above 1× and p99 below 1× favour phpmgr. "
-              "\"phpmgr master µs/req\": the master's on-CPU time during that run / requests.\n"
-              "† wrk reported non-2xx responses or socket errors for that run (see \"wrk errors\" below); "
-              "p50/p99 only cover completed requests, so a path that leaves connections waiting "
-              "(wrk \"timeout\" counts) looks faster than it is.\n")
-        ref = ref_table(runs)
-        if ref:
-            print("### Reference: both over a unix socket (nginx→php-fpm / nginx→phpmgr, fastcgi_pass unix:)\n")
-            print(ref)
-            print()
-        print("### Connections actually served\n")
-        print(conc_table(runs))
-        print("\n\"in flight\": req/s × mean latency (Little's law) = how many of the wrk connections had a "
-              "request being served on average; well below \"conns\" means the rest waited (wrk never reports "
-              "a request that gets no answer before the run ends, so they are missing from p50/p99). "
-              "\"accept queue\": the most connections seen waiting, not yet accepted, on the PHP server's "
-              "listen socket during the run.\n")
+        # the classic tables only when a classic row ran (BENCH_ONLY may leave only the resident rows)
+        classic = any(r["kind"] == "measured" and r["row"] != "noop" for r in runs)
+        if classic:
+            print("### Throughput and latency (FastCGI paths)\n")
+            print(main_table(runs, na))
+            if "mgr" in na:
+                print("\nphpmgr: " + na["mgr"])
+            print("\nratios: req/s above 1× and p99 below 1× favour phpmgr. "
+                  "\"phpmgr master µs/req\": the master's on-CPU time during that run / requests.\n"
+                  "† wrk reported non-2xx responses or socket errors for that run (see \"wrk errors\" below); "
+                  "p50/p99 only cover completed requests, so a path that leaves connections waiting "
+                  "(wrk \"timeout\" counts) looks faster than it is.\n")
+            ref = ref_table(runs)
+            if ref:
+                print("### Reference: both over a unix socket (nginx→php-fpm / nginx→phpmgr, fastcgi_pass unix:)\n")
+                print(ref)
+                print()
+            print("### Connections actually served\n")
+            print(conc_table(runs))
+            print("\n\"in flight\": req/s × mean latency (Little's law) = how many of the wrk connections had a "
+                  "request being served on average; well below \"conns\" means the rest waited (wrk never reports "
+                  "a request that gets no answer before the run ends, so they are missing from p50/p99). "
+                  "\"accept queue\": the most connections seen waiting, not yet accepted, on the PHP server's "
+                  "listen socket during the run.\n")
         if any(r["side"].endswith("_mr") for r in runs):
             print("### pm.max_requests = %s (workers recycled) vs the same pool without it\n"
                   % params.get("max_requests", "?"))
@@ -367,14 +468,49 @@ def main(argv):
             print("\nThe same workers and script; each worker exits after that many requests and is "
                   "replaced. Within 10% (ratio ≥ 0.90×) is the goal: a planned exit must be respawned "
                   "at once, not after a crash back-off.\n")
-        print("### HTTP ingress paths\n")
-        print(http_table(runs, na))
-        print("\n### Master CPU per request (no-op script)\n")
-        print(cpu_table(runs, na))
-        print("\n### Memory per idle worker\n")
+        if resident_runs:
+            print("### Resident mode (issue 14): phpmgr resident and phpmgr-laravel against php-fpm\n")
+            print(resident_table(resident_runs, na))
+            print("\nThe same number of workers on every side. \"hello world\": tests/fixtures/bench/resident.php "
+                  "(a resident loop printing hello.php's answer) against php-fpm running hello.php. Laravel: "
+                  "tests/fixtures/laravel, one app copy; php-fpm boots the framework for every request, "
+                  "phpmgr-laravel once per worker. /session: returning clients, each request carries the cookie of "
+                  "an existing file session (read and written back). \"target\": issue 14's goal for "
+                  "\"× php-fpm\".\n")
+        if memruns or pmems:
+            print("### Laravel worker memory before and after %s requests\n" % params.get("mem_requests", "N"))
+            for side in ("lfpm", "lmgr"):
+                parts = memruns.get(side)
+                if not parts:
+                    continue
+                done = [r["requests"] or 0 for r in parts]
+                secs = sum(r["requests"] / r["rps"] for r in parts if r["ok"] and r["rps"])
+                bad = sum(r["non2xx"] + r["errors_total"] for r in parts)
+                print("- %s: %s requests completed (%s wanted) at %s connections, %s req/s%s" % (
+                    SIDES[side], " + ".join(map(str, done)), " + ".join(str(r["target"]) for r in parts),
+                    params.get("mem_conns", "?"), fmt_rps(sum(done) / secs if secs else None),
+                    "" if not bad else " († %d non-2xx responses or socket errors: see wrk errors)" % bad))
+            print()
+            print(laravel_mem_table(mems))
+            print("\nEach cell \"a / b / c\": right after start-up and the checks / after the first tenth of the "
+                  "requests (warm: what the framework loads lazily is loaded) / after all of them. VmRSS / Pss: /proc, "
+                  "workers idle. PHP memory: memory_get_usage() (real: memory_get_usage(true), what the Zend "
+                  "allocator holds) read inside a /stats request on that worker. Under php-fpm every request starts "
+                  "from an empty heap, so its PHP figures are one request's; a resident worker's include the "
+                  "framework it keeps. \"requests served\": phpmgr_request_count() (php-fpm: -). A leak shows as "
+                  "a Δ warm→after that grows with the number of requests.\n")
+        if classic:
+            print("### HTTP ingress paths\n")
+            print(http_table(runs, na))
+            print()
+        if any(r["row"] == "noop" for r in runs):
+            print("### Master CPU per request (no-op script)\n")
+            print(cpu_table(runs, na))
+            print()
+        print("### Memory per idle worker\n")
         print(mem_table(mems, na))
         print("\n### wrk errors (Non-2xx or 3xx responses, socket errors)\n")
-        p = problems(runs)
+        p = problems(runs + resident_runs)
         print("\n".join(p) if p else "none: every run had only 2xx responses and no socket errors")
         if any("timeout" in x and not x.endswith("timeout 0") for x in p):
             print("\n\"timeout N\" (wrk): at each 2-second check, every connection whose request has been "
