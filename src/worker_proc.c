@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool_int.h"
+#include "proc_limits.h"
 #include "slowlog.h"
 #include "status.h"
 #include "worker_fds.h"
@@ -144,6 +145,8 @@ static void child_main(struct pool *p, int slot, int fd, int out_fd, int err_fd,
     int keep[2] = {fd, seed_fd};
     if (worker_fds_close_others(keep, 2) < 0) child_fail(p, "closing inherited fds");
 
+    /* php-fpm's order: limits, then chdir, priority (as root), then the user switch */
+    if (proc_limits_worker(cfg) < 0) _exit(78); /* it logged php-fpm's line */
     if (cfg->chdir && chdir(cfg->chdir) < 0) child_fail(p, "chdir");
     if (cfg->clear_env) clearenv();
     for (size_t i = 0; i < cfg->n_env; i++)

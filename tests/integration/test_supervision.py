@@ -23,6 +23,8 @@ process tree and the log, with php-fpm's rules and log lines.
   global-limits                       [global] rlimit_files, rlimit_core and process.priority on
                                       the master and the workers it forks (/proc); a limit the
                                       system refuses stops the start with php-fpm's error line
+  pool-limits                         the pool's rlimit_files, rlimit_core and process.priority on
+                                      its workers only, the master keeps its own
 
 SUPERVISION_ONLY=regex runs the matching cases. PHPMGR_BIN selects the binary.
 """
@@ -368,6 +370,28 @@ def t_global_limits(c):
     return "; ".join(errs) or None
 
 
+def t_pool_limits(c):
+    s = PmServer(c.tmp, "pool-limits", "pm = static\npm.max_children = 2\nrlimit_files = 1234\n"
+                 "rlimit_core = 4096\nprocess.priority = 3\n")
+    s.start(timeout=20)
+    try:
+        if not H.wait_until(lambda: len(workers(s)) == 2, 10):
+            return "workers did not start"
+        errs = []
+        for pid in workers(s):
+            files, core = proc_limit(pid, "Max open files"), proc_limit(pid, "Max core file size")
+            if files != ["1234", "1234"] or core != ["4096", "4096"] or proc_nice(pid) != 3:
+                errs.append("worker %d: open files %r, core %r, nice %d" % (
+                    pid, files, core, proc_nice(pid)))
+        if proc_limit(s.pid, "Max open files") == ["1234", "1234"] or proc_nice(s.pid) == 3:
+            errs.append("the master took the pool's limits")
+        if "not acted on" in s.log_text():
+            errs.append("a 'not acted on' warning: " + s.log_text()[-600:])
+        return "; ".join(errs) or None
+    finally:
+        s.stop(timeout=10)
+
+
 def main():
     rep = H.Reporter()
     if not H.phpmgr_available():
@@ -405,6 +429,7 @@ def main():
         run("systemd-notify", t_systemd_notify)
         run("respawn-backoff", t_respawn_backoff)
         run("global-limits", t_global_limits)
+        run("pool-limits", t_pool_limits)
     finally:
         for s in (c.dyn, c.ond):
             s.stop(timeout=10)
