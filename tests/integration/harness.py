@@ -1231,6 +1231,17 @@ def phpmgr_available():
     return os.path.isfile(PHPMGR_BIN) and os.access(PHPMGR_BIN, os.X_OK)
 
 
+def start_servers(rep, servers, timeout=20):
+    """Start every server; the first that fails is reported as start-LABEL: False."""
+    for s in servers:
+        try:
+            s.start(timeout=timeout)
+        except StartError as e:
+            rep.fail("start-" + s.label, str(e))
+            return False
+    return True
+
+
 
 # --------------------------------------------------------------------------------------------
 # phpmgr serving HTTP directly, and a persistent raw HTTP/1.x client connection

@@ -746,12 +746,8 @@ def main():
         run("cli-php-fpm-style-t-y", t_cli_fpm_style_test, False)
         run("cli-test-typo-names-file-line-key", t_cli_test_typo, False)
         run("cli-test-bad-value-names-file-line-key", t_cli_test_bad_value, False)
-        for s in (c.a, c.b):
-            try:
-                s.start(timeout=20)
-            except H.StartError as e:
-                rep.fail("start-" + s.label, str(e))
-                return rep.finish()
+        if not H.start_servers(rep, (c.a, c.b)):
+            return rep.finish()
         rep.ok("start-foreground-ready-line")
         run("smoke-request-answered", smoke)
         run("pm-static-children", t_static_children)

@@ -562,12 +562,8 @@ def main():
 
     t0 = time.monotonic()
     try:
-        for s in servers:
-            try:
-                s.start(timeout=20)
-            except H.StartError as e:
-                rep.fail("start-" + s.label, str(e))
-                return rep.finish()
+        if not H.start_servers(rep, servers):
+            return rep.finish()
         run("differential-resident-equals-php-fpm-classic", t_differential)
         run("resident-one-process-many-requests", t_resident)
         run("isolation-nothing-reaches-the-next-request", t_isolation)

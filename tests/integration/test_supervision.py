@@ -411,12 +411,8 @@ def main():
         rep.run(name, fn, c)
 
     try:
-        for s in (c.dyn, c.ond):
-            try:
-                s.start(timeout=20)
-            except H.StartError as e:
-                rep.fail("start-" + s.label, str(e))
-                return rep.finish()
+        if not H.start_servers(rep, (c.dyn, c.ond)):
+            return rep.finish()
         run("dynamic-starts-start-servers", t_dynamic_start)
         run("dynamic-spawns-when-spares-short", t_dynamic_spawn)
         run("dynamic-max-children-warning", t_dynamic_max_children)
